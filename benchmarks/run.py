@@ -1,0 +1,233 @@
+"""peaktrade benchmarks: prints each figure beside its DESIGN.md §8 target. Not a test; rerun any time.
+
+usage: python benchmarks/run.py [--only NAME[,NAME...]] [--quick] [--keep DIR]
+names: write, read, registry, help (and more as features land; see --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+BENCHES: dict[str, object] = {}
+
+
+def bench(name: str):
+    def deco(fn):
+        BENCHES[name] = fn
+        return fn
+
+    return deco
+
+
+def report(figure: str, value: str, target: str = "") -> None:
+    print(f"  {figure:<58} {value:>16}   {('target ' + target) if target else ''}", flush=True)
+
+
+def synthetic_row(i: int) -> dict:
+    price = 40_000.0 + (i % 1000)
+    return {
+        "step": i,
+        "ts_bar": T0 + timedelta(minutes=i),
+        "ts_event": T0 + timedelta(minutes=i),
+        "open": price,
+        "high": price + 1,
+        "low": price - 1,
+        "close": price,
+        "volume": 1.0,
+        "price": price,
+        "signal": 1,
+        "signal_changed": i % 97 == 0,
+        "position_size": 0.1,
+        "avg_entry_price": 40_000.0,
+        "cash": 6000.0,
+        "equity": 10_000.0 + (i % 1000) * 0.1,
+        "realized_pnl": 1.0,
+        "unrealized_pnl": 2.0,
+        "fees_paid": 0.5,
+        "drawdown": 0.01,
+        "orders_generated": 1 if i % 97 == 0 else 0,
+        "orders_filled": 1 if i % 97 == 0 else 0,
+        "orders_rejected": 0,
+        "orders_blocked": 1 if i % 1000 == 0 else 0,
+        "risk_allowed": i % 1000 != 0,
+        "risk_reasons": "max_total_exposure_exceeded: limit=500 value=640" if i % 1000 == 0 else "",
+        "risk_severity": "ok",
+    }
+
+
+def write_run(runs: Path, n: int, *, close: bool, fsync: bool = True, flush_rows: int = 50):
+    from peaktrade.artifacts import RunWriter
+
+    w = RunWriter.create(
+        runs,
+        mode="shadow",
+        strategy_name="ma_crossover",
+        symbol="BTC/EUR",
+        timeframe="1m",
+        flush_rows=flush_rows,
+        flush_seconds=1e9,
+        fsync=fsync,
+    )
+    started = time.perf_counter()
+    for i in range(n):
+        w.append_event(synthetic_row(i))
+    w.flush()
+    wrote = time.perf_counter() - started
+    compact = 0.0
+    if close:
+        t = time.perf_counter()
+        w.close()
+        compact = time.perf_counter() - t
+    return w, wrote, compact
+
+
+@bench("write")
+def bench_write(args, work: Path) -> None:
+    n = 100_000 if args.quick else 1_000_000
+    print(f"write: {n:,} events, flush every 50 rows, fsync on")
+    w, wrote, compact = write_run(work / "write", n, close=True)
+    flushes = sorted(w.flush_seconds_log)
+    p99 = flushes[int(len(flushes) * 0.99) - 1] * 1000
+    report("total (append + flushes)", f"{wrote:.1f} s", "<= 30 s (1M)")
+    report("flush median / p99", f"{statistics.median(flushes) * 1000:.2f} / {p99:.2f} ms", "p99 <= 10 ms")
+    report("compaction into events.parquet", f"{compact:.2f} s")
+    report("events.parquet size", f"{(w.run_dir / 'events.parquet').stat().st_size / 1e6:.1f} MB")
+
+
+_READ_PROBE = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from peaktrade.artifacts import RunReader
+run_dir = {run_dir!r}
+times = []
+for _ in range(30):
+    t = time.perf_counter()
+    r = RunReader(run_dir); r.totals(); r.last_event(); r.tail(15)
+    times.append(time.perf_counter() - t)
+times.sort()
+print(json.dumps({{"median_ms": times[len(times)//2]*1000, "p95_ms": times[int(len(times)*0.95)]*1000,
+                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}}))
+"""
+
+
+@bench("read")
+def bench_read(args, work: Path) -> None:
+    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    print("read: snapshot (meta + totals + last event) + tail(15), fresh process, 30 reps")
+    for n in sizes:
+        live, _, _ = write_run(work / f"read{n}", n, close=False, fsync=False, flush_rows=500)
+        done, _, _ = write_run(work / f"read{n}", n, close=True, fsync=False, flush_rows=500)
+        for label, w in (("running (segments)", live), ("finished (events.parquet)", done)):
+            out = subprocess.run(
+                [sys.executable, "-c", _READ_PROBE.format(root=str(ROOT), run_dir=str(w.run_dir))],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            m = json.loads(out.stdout)
+            report(f"{n:>9,} events, {label}", f"{m['median_ms']:.2f} ms {m['rss_mb']:.0f} MB", "<= 10 ms, <= 150 MB")
+
+
+@bench("registry")
+def bench_registry(args, work: Path) -> None:
+    from peaktrade import registry
+
+    reg, index = work / "registry", work / "state" / "registry-index.json"
+    n = 10_000
+    for i in range(n):
+        rec = registry.new_record(
+            session_id=f"session_{i:06d}",
+            run_id=f"run_{i}",
+            mode=("shadow", "paper", "testnet")[i % 3],
+            env_name="bench",
+            symbol="BTC/EUR",
+            strategy="ma_crossover",
+            started_at=T0 + timedelta(minutes=i),
+            config={"position_fraction": 0.1, "fee_rate": 0.001},
+            cli_args=["peaktrade", "session", "run"],
+        )
+        rec.update(status="completed", metrics={"realized_pnl": i * 0.01, "max_drawdown": 0.02})
+        registry.write_record(reg, rec)
+    old = time.time_ns() - 10_000_000_000
+    os.utime(reg, ns=(old, old))  # the directory settled a while ago, as between cron runs
+    print(f"registry: {n:,} session records")
+
+    def timed(fn, reps=5):
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return statistics.median(ts) * 1000
+
+    report(
+        "list(10), no index (parse every file)", f"{timed(lambda: registry.list_records(reg, limit=10), 1):.0f} ms"
+    )
+    registry.scan(reg, index)
+    report(
+        "list(10), settled index",
+        f"{timed(lambda: registry.list_records(reg, limit=10, index_path=index)):.1f} ms",
+        "<= 50 ms",
+    )
+    report("stats, settled index", f"{timed(lambda: registry.stats(reg, index_path=index)):.1f} ms", "<= 50 ms")
+    report(
+        "list(10, mode=paper), settled index",
+        f"{timed(lambda: registry.list_records(reg, registry.Filters(mode='paper'), 10, index)):.1f} ms",
+        "<= 50 ms",
+    )
+    report(
+        "list(10) after a change (stat every file)",
+        f"{timed(lambda: registry.scan(reg, index, refresh=True)):.1f} ms",
+        "<= 50 ms",
+    )
+
+
+@bench("help")
+def bench_help(args, work: Path) -> None:
+    exe = shutil.which("peaktrade") or ""
+    cmd = [exe, "--help"] if exe else [sys.executable, "-m", "peaktrade", "--help"]
+    ts = []
+    for _ in range(10):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True, cwd=work, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        ts.append(time.perf_counter() - t)
+    print("cli:")
+    report("`peaktrade --help` wall time (median of 10)", f"{statistics.median(ts) * 1000:.0f} ms", "<= 150 ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHES)}")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--keep", help="work directory to keep (default: a temp dir, removed)")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(BENCHES)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="peaktrade-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"peaktrade benchmarks on {os.cpu_count()} cores; work dir {work}")
+    try:
+        for name in names:
+            BENCHES[name](args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from peaktrade.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Find runs under a runs directory: by id (validated, contained), newest first, all with problems listed."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from peaktrade.artifacts import schema as S
+from peaktrade.artifacts.reader import _load_meta
+from peaktrade.clock import parse_ts
+from peaktrade.errors import ArtifactError, RunNotFound
+from peaktrade.ids import ID_PATTERN, safe_join
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    run_id: str
+    path: Path
+    meta: dict[str, Any]
+    started_at: datetime | None
+
+
+@dataclass
+class RunScan:
+    runs: list[RunEntry] = field(default_factory=list)  # newest first
+    problems: list[str] = field(default_factory=list)
+
+
+def scan_runs(runs_dir: Path) -> RunScan:
+    """Every run directory with a readable meta.json, newest first by start time (ties: run id)."""
+    result = RunScan()
+    try:
+        entries = list(os.scandir(runs_dir))
+    except FileNotFoundError:
+        return result
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False) or entry.name.startswith("."):
+            continue
+        if not ID_PATTERN.match(entry.name):
+            result.problems.append(f"{entry.path}: directory name is not a valid run id; skipped")
+            continue
+        meta_path = Path(entry.path) / S.META
+        if not meta_path.is_file():
+            continue
+        try:
+            meta = _load_meta(meta_path)
+        except ArtifactError as exc:
+            result.problems.append(str(exc))
+            continue
+        started = parse_ts(meta.get("started_at"))
+        result.runs.append(RunEntry(entry.name, Path(entry.path), meta, started))
+    result.runs.sort(key=_start_then_id, reverse=True)
+    return result
+
+
+def _start_then_id(entry: RunEntry) -> tuple[float, str]:
+    return (entry.started_at.timestamp() if entry.started_at else float("-inf"), entry.run_id)
+
+
+def latest_run_dir(runs_dir: Path) -> Path | None:
+    """The newest run by start time, ties broken by run id; None if there is none."""
+    runs = scan_runs(runs_dir).runs
+    return runs[0].path if runs else None
+
+
+def find_run(runs_dir: Path, run_id: str) -> Path:
+    """The directory of `run_id` inside `runs_dir`; `RunNotFound` lists close matches."""
+    path = safe_join(runs_dir, run_id)
+    if (path / S.META).is_file():
+        return path
+    names = [e.run_id for e in scan_runs(runs_dir).runs]
+    close = difflib.get_close_matches(run_id, names, n=3, cutoff=0.5)
+    hint = f"; close matches: {', '.join(close)}" if close else "; list runs with `peaktrade monitor --list`"
+    raise RunNotFound(f"no run {run_id!r} in {runs_dir}{hint}")

@@ -1,0 +1,195 @@
+"""RunReader: read a run directory at any moment, running or finished, ours or Peak_Trade's.
+
+Snapshot and tail cost O(1) in the run's length: the snapshot comes from meta.json (totals and last row are
+kept there by the writer), the tail from the last segment(s) or the last row group(s) of events.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from peaktrade.artifacts import legacy
+from peaktrade.artifacts import schema as S
+from peaktrade.artifacts.journal import list_segments, read_segment
+from peaktrade.errors import ArtifactError, RunNotFound
+
+_RETRIES = 5
+
+
+class RunReader:
+    """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        meta_path = self.run_dir / S.META
+        if not meta_path.is_file():
+            raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
+        self.meta = _load_meta(meta_path)
+        self.is_legacy = "schema_version" not in self.meta
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta.get("run_id") or self.run_dir.name)
+
+    def tail(self, n: int = 15) -> pa.Table:
+        """The last `n` events, oldest first, normalized to `EVENT_SCHEMA`."""
+        if n <= 0:
+            return S.EVENT_SCHEMA.empty_table()
+        for _ in range(_RETRIES):
+            try:
+                table = self._tail(n)
+                return table.slice(max(0, table.num_rows - n))
+            except FileNotFoundError:  # compaction removed a segment between listing and opening
+                time.sleep(0.02)
+        raise ArtifactError(f"{self.run_dir}: events kept changing while reading; try again")
+
+    def events(self, columns: list[str] | None = None) -> pa.Table:
+        """Every event of the run (normalized); `columns` projects for speed."""
+        for _ in range(_RETRIES):
+            try:
+                table = self._all()
+                return table.select(columns) if columns else table
+            except FileNotFoundError:
+                time.sleep(0.02)
+        raise ArtifactError(f"{self.run_dir}: events kept changing while reading; try again")
+
+    def totals(self) -> dict[str, Any]:
+        """Whole-run totals (steps, orders, filled, rejected, blocked, max_drawdown...), exact for the run."""
+        summary = self.meta.get("summary")
+        if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
+            return dict(summary["totals"])
+        return legacy.totals_from_table(self.events())
+
+    def last_event(self) -> dict[str, Any] | None:
+        """The newest event as a dict (from meta for our runs: no event file is opened)."""
+        summary = self.meta.get("summary")
+        if isinstance(summary, dict) and summary.get("last"):
+            return dict(summary["last"])
+        rows = self.tail(1).to_pylist()
+        return rows[-1] if rows else None
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Every complete order record; a torn last line (crashed writer) is skipped."""
+        return read_orders(self.run_dir / S.ORDERS)
+
+    # -- internals ------------------------------------------------------------------------------------------
+
+    def _tail(self, n: int) -> pa.Table:
+        final = self.run_dir / S.EVENTS
+        if final.exists():
+            return _parquet_tail(final, n)
+        segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
+        if segments:
+            parts: list[pa.Table] = []
+            have = 0
+            for path in reversed(segments):
+                table, _ = read_segment(path, S.EVENT_SCHEMA)
+                if table is not None and table.num_rows:
+                    parts.insert(0, table)
+                    have += table.num_rows
+                if have >= n:
+                    break
+            return pa.concat_tables(parts) if parts else S.EVENT_SCHEMA.empty_table()
+        if final.exists():  # compaction finished between the two checks
+            return _parquet_tail(final, n)
+        return self._legacy_or_empty()
+
+    def _all(self) -> pa.Table:
+        final = self.run_dir / S.EVENTS
+        if final.exists():
+            return legacy.normalize(_read_parquet(final))
+        segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
+        tables = [t for t in (read_segment(p, S.EVENT_SCHEMA)[0] for p in segments) if t is not None]
+        if tables:
+            return pa.concat_tables(tables)
+        if final.exists():
+            return legacy.normalize(_read_parquet(final))
+        return self._legacy_or_empty()
+
+    def _legacy_or_empty(self) -> pa.Table:
+        csv_path = self.run_dir / S.LEGACY_CSV
+        if csv_path.exists():
+            return legacy.normalize(_read_csv(csv_path))
+        return S.EVENT_SCHEMA.empty_table()
+
+
+def _load_meta(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc}); run `peaktrade runs recover` or remove it") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    """Open once and parse from the handle: path-based readers race with os.replace."""
+    try:
+        with open(path, "rb") as fh:
+            return pq.read_table(fh)
+    except (pa.ArrowInvalid, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ArtifactError(f"{path}: unreadable Parquet ({exc}); the file is corrupt") from None
+
+
+def _parquet_tail(path: Path, n: int) -> pa.Table:
+    try:
+        with open(path, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            parts: list[pa.Table] = []
+            have = 0
+            for rg in range(pf.num_row_groups - 1, -1, -1):
+                table = pf.read_row_group(rg)
+                parts.insert(0, table)
+                have += table.num_rows
+                if have >= n:
+                    break
+            if not parts:
+                return S.EVENT_SCHEMA.empty_table()
+            return legacy.normalize(pa.concat_tables(parts))
+    except (pa.ArrowInvalid, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ArtifactError(f"{path}: unreadable Parquet ({exc}); the file is corrupt") from None
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv as pcsv
+
+    if os.path.getsize(path) == 0:
+        return S.EVENT_SCHEMA.empty_table()
+    try:
+        opts = pcsv.ConvertOptions(strings_can_be_null=False, column_types={"risk_reasons": pa.string()})
+        with open(path, "rb") as fh:
+            return pcsv.read_csv(fh, convert_options=opts)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ArtifactError(f"{path}: unreadable CSV ({exc})") from None
+
+
+def read_orders(path: Path) -> list[dict[str, Any]]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in data.split(b"\n")[:-1]:  # the piece after the last newline is incomplete
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out

@@ -1,0 +1,76 @@
+"""The run directory format, schema_version 1: file names, the event schema, meta fields."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+META = "meta.json"
+EVENTS = "events.parquet"  # compacted at the end of a run
+SEGMENTS = "events.d"  # while running: seg-NNNNNNNN.arrows, Arrow IPC streams, append-only
+ORDERS = "orders.jsonl"  # append-only, one complete JSON object per line
+LEGACY_CSV = "events.csv"  # written by the original Peak_Trade system only
+
+SEGMENT_PREFIX = "seg-"
+SEGMENT_SUFFIX = ".arrows"
+ROW_GROUP_ROWS = 65_536
+
+STATUSES = ("running", "completed", "failed", "aborted")
+FINAL_STATUSES = ("completed", "failed", "aborted")
+
+_TS = pa.timestamp("ms", tz="UTC")
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("step", pa.int64()),
+        ("ts_bar", _TS),
+        ("ts_event", _TS),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("price", pa.float64()),
+        ("signal", pa.int8()),
+        ("signal_changed", pa.bool_()),
+        ("position_size", pa.float64()),
+        ("avg_entry_price", pa.float64()),
+        ("cash", pa.float64()),
+        ("equity", pa.float64()),
+        ("realized_pnl", pa.float64()),
+        ("unrealized_pnl", pa.float64()),
+        ("fees_paid", pa.float64()),
+        ("drawdown", pa.float64()),
+        ("orders_generated", pa.int32()),
+        ("orders_filled", pa.int32()),
+        ("orders_rejected", pa.int32()),
+        ("orders_blocked", pa.int32()),
+        ("risk_allowed", pa.bool_()),
+        ("risk_reasons", pa.string()),
+        ("risk_severity", pa.string()),
+    ],
+    metadata={"peaktrade.schema_version": str(SCHEMA_VERSION)},
+)
+
+EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
+TIME_COLUMNS = ("ts_bar", "ts_event")
+
+# Orders log record keys, in the order they are written.
+ORDER_FIELDS = (
+    "ts",
+    "step",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "notional",
+    "status",
+    "reasons",
+    "fill_price",
+    "fee",
+)
+
+
+def segment_name(seq: int) -> str:
+    return f"{SEGMENT_PREFIX}{seq:08d}{SEGMENT_SUFFIX}"

@@ -1,0 +1,69 @@
+"""Crash-safe file writes: temp file in the same directory, fsync, os.replace, fsync the directory.
+
+A reader therefore only ever sees the old or the new complete file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Atomically replace `path` with `data`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+
+
+def write_text(path: Path, text: str, *, fsync: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def write_json(path: Path, obj: object, *, fsync: bool = True, indent: int | None = 2) -> None:
+    """Atomically write `obj` as UTF-8 JSON (keys sorted, so output is deterministic)."""
+    text = json.dumps(_finite(obj), indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    write_text(path, text + "\n", fsync=fsync)
+
+
+def _finite(obj: object) -> object:
+    """JSON has no NaN or infinity: write them as null instead of producing invalid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete `.*.tmp` files a crashed writer left behind; returns how many."""
+    count = 0
+    for entry in os.scandir(directory):
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+            os.unlink(entry.path)
+            count += 1
+    return count

@@ -1,0 +1,124 @@
+"""The `peaktrade` command: parse, import lazily, call one library function, print.
+
+Only this module and `peaktrade.commands` print. Errors are `PeaktradeError`s caught once in `main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from peaktrade import __version__
+from peaktrade.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PeaktradeError
+
+EPILOG = "exit codes: 0 ok, 1 failure, 2 usage or config error, 75 skipped (lock held)"
+
+
+def _command(parser: argparse.ArgumentParser, target: str) -> None:
+    """Bind a subcommand to `module:function` in peaktrade.commands, imported only when it runs."""
+    parser.set_defaults(_target=target)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config file (default: $PEAKTRADE_CONFIG or ./config/config.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peaktrade",
+        description="Ops toolkit for shadow, paper and testnet crypto trading sessions.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"peaktrade {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # config
+    cfg = sub.add_parser("config", help="check or show the configuration")
+    cfg_sub = cfg.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = cfg_sub.add_parser("check", help="validate the config file; every problem on its own line")
+    _add_config(p)
+    _command(p, "config_cmd:check")
+    p = cfg_sub.add_parser("show", help="print the effective configuration (secrets redacted) as JSON")
+    _add_config(p)
+    _command(p, "config_cmd:show")
+
+    # runs
+    runs = sub.add_parser("runs", help="run directories: list, recover crashed runs")
+    runs_sub = runs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = runs_sub.add_parser("list", help="runs, newest first, with status and size")
+    _add_config(p)
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    _command(p, "runs:list_runs")
+    p = runs_sub.add_parser("recover", help="finalize runs whose writer died (status aborted, events compacted)")
+    _add_config(p)
+    p.add_argument("--run-id", help="recover only this run (even if its heartbeat is recent, when --force)")
+    p.add_argument("--force", action="store_true", help="with --run-id: recover even if the writer looks alive")
+    p.add_argument("--stale-seconds", type=float, help="heartbeat age that counts as dead (default from config)")
+    _command(p, "runs:recover")
+
+    # session
+    session = sub.add_parser("session", help="trading sessions and the session registry")
+    s_sub = session.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = s_sub.add_parser("list", help="registry records, newest first (filters apply before --limit)")
+    _add_config(p)
+    p.add_argument("--mode")
+    p.add_argument("--status")
+    p.add_argument("--run-type")
+    p.add_argument("--strategy")
+    p.add_argument("--symbol")
+    p.add_argument("--since", help="only sessions started at or after this ISO time")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    _command(p, "sessions:list_sessions")
+    p = s_sub.add_parser("show", help="one registry record as JSON")
+    _add_config(p)
+    p.add_argument("session_id")
+    _command(p, "sessions:show")
+
+    # alerts
+    alerts = sub.add_parser("alerts", help="alert targets (apprise)")
+    a_sub = alerts.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = a_sub.add_parser("test", help="send a test message to every configured target")
+    _add_config(p)
+    _command(p, "alerts_cmd:test")
+
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Later command groups register here (kept as a list so each lives next to its own parser code).
+_EXTENSIONS: list = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target = getattr(args, "_target", None)
+    if target is None:
+        parser.print_help()
+        return EXIT_USAGE
+    module_name, func_name = target.split(":")
+    try:
+        module = importlib.import_module(f"peaktrade.commands.{module_name}")
+        return int(getattr(module, func_name)(args) or EXIT_OK)
+    except PeaktradeError as exc:
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"peaktrade: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("peaktrade: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: say so in one line, traceback only with -v
+        if args.verbose:
+            raise
+        print(f"peaktrade: unexpected error: {exc.__class__.__name__}: {exc} (rerun with -v)", file=sys.stderr)
+        return EXIT_FAILURE

@@ -1,0 +1,43 @@
+"""Timezone discipline: everything is aware UTC; naive input is taken as UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC. The only place peaktrade reads the wall clock."""
+    return datetime.now(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Coerce a datetime to aware UTC; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_ts(value: object) -> datetime | None:
+    """Parse an ISO 8601 string, epoch seconds or datetime into aware UTC; None if it can't be."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value:  # NaN
+            return None
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            return to_utc(datetime.fromisoformat(text))
+        except ValueError:
+            return None
+    return None
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 of an aware UTC datetime (None stays None)."""
+    return None if value is None else to_utc(value).isoformat()

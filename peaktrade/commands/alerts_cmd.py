@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from peaktrade.commands import settings
+
+
+def test(args) -> int:
+    from peaktrade.alerts import send_test
+
+    cfg = settings(args)
+    result = send_test(cfg.alerts)
+    print(result.message)
+    return 0 if result.ok else 1

@@ -1,0 +1,324 @@
+"""Load and validate `config/config.toml` into frozen dataclasses.
+
+Every problem in a file is collected and reported at once, one line each, naming the file, the dotted key,
+the value and the fix (`ConfigError`, exit 2). Nothing else in peaktrade parses the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peaktrade.errors import ConfigError
+
+ENV_VAR = "PEAKTRADE_CONFIG"
+DEFAULT_PATH = Path("config/config.toml")
+
+
+def _opt(
+    default: Any,
+    *,
+    help: str = "",
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    min_exclusive: bool = False,
+) -> Any:
+    """A dataclass field with validation metadata (range, choices) and a one-line description."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "min_exclusive": min_exclusive}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    env_name: str = _opt("shadow_local", help="environment label shown beside sessions")
+    base_currency: str = _opt("EUR", help="currency of cash, PnL and notionals")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    runs_dir: Path = _opt(Path("live_runs"))
+    registry_dir: Path = _opt(Path("reports/experiments/live_sessions"))
+    reports_dir: Path = _opt(Path("reports"))
+    site_dir: Path = _opt(Path("site"))
+    state_dir: Path = _opt(Path("state"))
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """[shadow_paper_logging]: how run artifacts are flushed."""
+
+    flush_interval_steps: int = _opt(50, min=1, max=1_000_000)
+    flush_interval_seconds: float = _opt(2.0, min=0.0)
+    fsync: bool = _opt(True)
+    segment_rows: int = _opt(10_000, min=100, max=1_000_000)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """[live_monitoring]"""
+
+    default_interval_seconds: float = _opt(2.0, min=0.1, max=3600)
+    default_tail_rows: int = _opt(15, min=1, max=1000)
+    use_colors: bool = _opt(True)
+    stale_after_bars: int = _opt(3, min=1)
+    stale_min_seconds: float = _opt(300.0, min=0.0)
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """[live_risk]: 0 disables a limit."""
+
+    enabled: bool = _opt(True)
+    max_order_notional: float = _opt(0.0, min=0.0)
+    max_symbol_exposure_notional: float = _opt(0.0, min=0.0)
+    max_total_exposure_notional: float = _opt(0.0, min=0.0)
+    max_open_positions: int = _opt(0, min=0)
+    max_daily_loss_abs: float = _opt(0.0, min=0.0)
+    max_daily_loss_pct: float = _opt(0.0, min=0.0, max=100.0)
+    min_order_notional: float = _opt(0.0, min=0.0)
+    block_on_violation: bool = _opt(True)
+    warning_threshold_factor: float = _opt(0.8, min=0.0, max=1.0, min_exclusive=True)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str = _opt("peaktrade")
+    refresh_seconds: int = _opt(60, min=5, max=86_400)
+    page_size: int = _opt(50, min=5, max=1000)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """[alerts]: apprise targets. Keep real URLs out of the repo: use `config_file` or PEAKTRADE_ALERT_URLS."""
+
+    urls: list[str] = _opt([])
+    config_file: str = _opt("")
+    title_prefix: str = _opt("[peaktrade]")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration. `source` is the file it came from (None: built-in defaults)."""
+
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    shadow_paper_logging: LoggingConfig = field(default_factory=LoggingConfig)
+    live_monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    live_risk: RiskConfig = field(default_factory=RiskConfig)
+    site: SiteConfig = field(default_factory=SiteConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: Path | None = None
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """Dotted lookup (`live_monitoring.default_tail_rows`), as the original system's config had."""
+        node: Any = self
+        for part in dotted.split("."):
+            if isinstance(node, dict):
+                if part not in node:
+                    return default
+                node = node[part]
+            elif dataclasses.is_dataclass(node) and part in {f.name for f in dataclasses.fields(node)}:
+                node = getattr(node, part)
+            else:
+                return default
+        return node
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (paths as strings) for config snapshots; redact before writing it anywhere."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "source":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = _plain(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+        return out
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("strategy", "source")
+}
+
+# Validators for [strategy.<name>] tables, registered by peaktrade.strategies (kept out of this module so the
+# config loader does not import strategy code). Each returns a list of "key: problem" strings.
+StrategyValidator = typing.Callable[[str, dict[str, Any]], list[str]]
+_strategy_validator: StrategyValidator | None = None
+
+
+def register_strategy_validator(validator: StrategyValidator) -> None:
+    global _strategy_validator
+    _strategy_validator = validator
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """`--config`, else $PEAKTRADE_CONFIG, else ./config/config.toml if it exists, else None (defaults)."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+
+
+def load(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Find, parse and validate the config; raise `ConfigError` listing every problem."""
+    path = find_config(explicit)
+    if path is None:
+        return Settings()
+    if not path.is_file():
+        how = "--config" if explicit else f"${ENV_VAR}"
+        raise ConfigError([f"{path}: config file not found (given by {how}); check the path"])
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: TOML syntax error: {exc}; fix the line it names"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
+    return from_dict(data, source=path)
+
+
+def from_dict(data: dict[str, Any], source: Path | None = None) -> Settings:
+    """Validate a parsed TOML document; every problem is collected before raising."""
+    where = str(source) if source else "<config>"
+    problems: list[str] = []
+    built: dict[str, Any] = {}
+    known = [*SECTIONS, "strategy"]
+    for name, table in data.items():
+        if name not in known:
+            problems.append(_unknown(where, name, table, known, "section"))
+        elif name != "strategy" and not isinstance(table, dict):
+            problems.append(f"{where}: {name}: expected a table [{name}], got {_show(table)}")
+    for name, cls in SECTIONS.items():
+        table = data.get(name, {})
+        if isinstance(table, dict):
+            built[name] = _build(cls, table, name, where, problems)
+    strategies = data.get("strategy", {})
+    if not isinstance(strategies, dict):
+        problems.append(f"{where}: strategy: expected tables [strategy.<name>], got {_show(strategies)}")
+        strategies = {}
+    clean: dict[str, dict[str, Any]] = {}
+    for sname, params in strategies.items():
+        if not isinstance(params, dict):
+            problems.append(f"{where}: strategy.{sname}: expected a table [strategy.{sname}]")
+            continue
+        if _strategy_validator is not None:
+            for problem in _strategy_validator(sname, params):
+                problems.append(f"{where}: strategy.{sname}.{problem}")
+        clean[sname] = dict(params)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**built, strategy=clean, source=source)
+
+
+def describe(cls: type) -> list[tuple[str, Any, str]]:
+    """(key, default, help) for each key of a section class; used by docs and `--help` texts."""
+    return [(f.name, _default_of(f), f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def _build(cls: type, table: dict[str, Any], section: str, where: str, problems: list[str]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{section}.{key}"
+        if key not in fields:
+            problems.append(_unknown(where, dotted, value, list(fields), "key"))
+            continue
+        ok, converted, problem = _check(hints[key], fields[key].metadata, value)
+        if ok:
+            values[key] = converted
+        else:
+            problems.append(f"{where}: {dotted} = {_show(value)}: {problem}")
+    return cls(**values)
+
+
+def _check(hint: Any, meta: dict[str, Any], value: Any) -> tuple[bool, Any, str]:
+    """(ok, converted value, problem-with-fix) for one value against its type hint and metadata."""
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            return False, None, "expected true or false (lower case, no quotes)"
+        return True, value, ""
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return False, None, "expected a whole number without quotes, e.g. 50"
+        return _range(value, meta)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False, None, "expected a number without quotes, e.g. 2.5"
+        return _range(float(value), meta)
+    if hint is str or hint is Path:
+        if not isinstance(value, str):
+            return False, None, 'expected a string in double quotes, e.g. "text"'
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            return False, None, f"expected one of {', '.join(choices)}"
+        if hint is Path and not value.strip():
+            return False, None, "expected a non-empty path"
+        return True, Path(value) if hint is Path else value, ""
+    if origin is list or hint is list:
+        (inner,) = typing.get_args(hint) or (str,)
+        if not isinstance(value, list) or not all(isinstance(v, inner) for v in value):
+            return False, None, f'expected a list of {inner.__name__}s, e.g. ["a", "b"]'
+        return True, list(value), ""
+    if isinstance(hint, types.UnionType):
+        return True, value, ""
+    return True, value, ""
+
+
+def _range(value: float, meta: dict[str, Any]) -> tuple[bool, Any, str]:
+    lo, hi, excl = meta.get("min"), meta.get("max"), meta.get("min_exclusive")
+    too_low = lo is not None and (value < lo or (excl and value == lo))
+    too_high = hi is not None and value > hi
+    if not (too_low or too_high):
+        return True, value, ""
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if excl else '>='} {lo}")
+    if hi is not None:
+        parts.append(f"<= {hi}")
+    return False, None, f"out of range: must be {' and '.join(parts)}"
+
+
+def _unknown(where: str, dotted: str, value: Any, known: list[str], kind: str) -> str:
+    last = dotted.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(last, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
+    return f"{where}: {dotted}: unknown {kind}; {hint} (remove or rename it)"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
