@@ -110,7 +110,7 @@ def bench_write(args, work: Path) -> None:
 
 
 _READ_PROBE = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from peaktrade.artifacts import RunReader
 run_dir = {run_dir!r}
@@ -120,8 +120,9 @@ for _ in range(30):
     r = RunReader(run_dir); r.totals(); r.last_event(); r.tail(15)
     times.append(time.perf_counter() - t)
 times.sort()
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(json.dumps({{"median_ms": times[len(times)//2]*1000, "p95_ms": times[int(len(times)*0.95)]*1000,
-                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}}))
+                   "rss_mb": int(hwm) / 1024}}))
 """
 
 
@@ -195,6 +196,44 @@ def bench_registry(args, work: Path) -> None:
         f"{timed(lambda: registry.scan(reg, index, refresh=True)):.1f} ms",
         "<= 50 ms",
     )
+
+
+_REPLAY_PROBE = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from peaktrade import config, session
+settings = config.from_dict({{"paths": {{"runs_dir": {runs!r}, "registry_dir": {reg!r}, "state_dir": {state!r}}}}})
+plan = session.make_plan(settings, strategy={strategy!r}, steps={n}, source="synthetic:42")
+t = time.perf_counter()
+result = session.run(plan, settings)
+elapsed = time.perf_counter() - t
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({{"seconds": elapsed, "rss_mb": int(hwm) / 1024, "orders": result.metrics["num_orders"],
+                   "status": result.status}}))
+"""
+
+
+@bench("replay")
+def bench_replay(args, work: Path) -> None:
+    n = 100_000 if args.quick else 1_000_000
+    print(f"replay: {n:,} synthetic bars end to end (strategy, orders, risk, ledger, artifacts, registry)")
+    for strategy in ("ma_crossover", "rsi_reversion", "breakout", "momentum"):
+        code = _REPLAY_PROBE.format(
+            root=str(ROOT),
+            runs=str(work / "replay_runs"),
+            reg=str(work / "replay_reg"),
+            state=str(work / "replay_state"),
+            strategy=strategy,
+            n=n,
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        m = json.loads(out.stdout)
+        report(
+            f"{strategy} ({m['orders']:,} orders, {m['status']})",
+            f"{n / m['seconds'] / 1000:.0f}k bars/s {m['rss_mb']:.0f} MB",
+            ">= 100k bars/s",
+        )
 
 
 @bench("help")

@@ -22,7 +22,10 @@ def _command(parser: argparse.ArgumentParser, target: str) -> None:
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="config file (default: $PEAKTRADE_CONFIG or ./config/config.toml)")
+    # SUPPRESS: a --config given before the subcommand is not overwritten by this one's default.
+    p.add_argument(
+        "--config", default=argparse.SUPPRESS, help="config file (default: $PEAKTRADE_CONFIG or ./config/config.toml)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"peaktrade {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--config", help="config file (also accepted after the subcommand)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     # config
@@ -62,6 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     # session
     session = sub.add_parser("session", help="trading sessions and the session registry")
     s_sub = session.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = s_sub.add_parser("run", help="run a trading session (shadow or paper) and record it")
+    _add_config(p)
+    p.add_argument("--mode", choices=("shadow", "paper", "testnet", "live"), help="default: [session].mode")
+    p.add_argument("--strategy", "-s", help="default: [session].strategy (see list-strategies)")
+    p.add_argument("--symbol", help="BASE/QUOTE, default: [session].symbol")
+    p.add_argument("--timeframe", "-t", help="bar length: 1m 5m 15m 30m 1h 4h 1d 1w")
+    p.add_argument("--steps", type=int, help="stop after N bars")
+    p.add_argument("--duration", type=float, help="stop after N minutes of wall time")
+    p.add_argument("--source", help="synthetic, synthetic:SEED or csv:PATH/<PAIR>_<minutes>.csv")
+    p.add_argument("--bar-delay", type=float, help="seconds between bars, to watch a replay live (default 0)")
+    p.add_argument("--start-balance", type=float)
+    p.add_argument("--position-fraction", type=float, help="position size as a fraction of equity")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; write nothing")
+    p.add_argument("--notes")
+    p.add_argument("--tags", nargs="*", default=[], help="free-form labels")
+    p.add_argument("--no-registry", action="store_true", help="do not write a session registry record")
+    _command(p, "session_cmd:run")
+    p = s_sub.add_parser("list-strategies", help="strategies with their parameters and defaults")
+    _add_config(p)
+    _command(p, "session_cmd:list_strategies")
     p = s_sub.add_parser("list", help="registry records, newest first (filters apply before --limit)")
     _add_config(p)
     p.add_argument("--mode")
@@ -85,13 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _command(p, "alerts_cmd:test")
 
-    for extend in _EXTENSIONS:
-        extend(sub)
+    # demo
+    p = sub.add_parser("demo", help="run demo sessions on synthetic data, then say where everything is")
+    _add_config(p)
+    _command(p, "demo:demo")
     return parser
-
-
-# Later command groups register here (kept as a list so each lives next to its own parser code).
-_EXTENSIONS: list = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,6 +61,24 @@ class LoggingConfig:
     flush_interval_seconds: float = _opt(2.0, min=0.0)
     fsync: bool = _opt(True)
     segment_rows: int = _opt(10_000, min=100, max=1_000_000)
+    replay_flush_steps: int = _opt(5_000, min=1, max=1_000_000)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """[session]: defaults of `peaktrade session run` (each has a flag of the same name)."""
+
+    mode: str = _opt("shadow", choices=("shadow", "paper", "testnet", "live"))
+    strategy: str = _opt("ma_crossover")
+    symbol: str = _opt("BTC/EUR")
+    timeframe: str = _opt("1m", choices=("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"))
+    source: str = _opt("synthetic")
+    start_balance: float = _opt(10_000.0, min=0.0, min_exclusive=True)
+    position_fraction: float = _opt(0.1, min=0.0, max=1.0, min_exclusive=True)
+    fee_rate: float = _opt(0.0026, min=0.0, max=0.1)
+    slippage_bps: float = _opt(5.0, min=0.0, max=1000.0)
+    allow_short: bool = _opt(False)
+    csv_gap_policy: str = _opt("fill", choices=("fill", "skip"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +133,7 @@ class Settings:
     shadow_paper_logging: LoggingConfig = field(default_factory=LoggingConfig)
     live_monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     live_risk: RiskConfig = field(default_factory=RiskConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -150,16 +169,6 @@ SECTIONS: dict[str, type] = {
     for f in dataclasses.fields(Settings)
     if f.name not in ("strategy", "source")
 }
-
-# Validators for [strategy.<name>] tables, registered by peaktrade.strategies (kept out of this module so the
-# config loader does not import strategy code). Each returns a list of "key: problem" strings.
-StrategyValidator = typing.Callable[[str, dict[str, Any]], list[str]]
-_strategy_validator: StrategyValidator | None = None
-
-
-def register_strategy_validator(validator: StrategyValidator) -> None:
-    global _strategy_validator
-    _strategy_validator = validator
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -210,14 +219,18 @@ def from_dict(data: dict[str, Any], source: Path | None = None) -> Settings:
         problems.append(f"{where}: strategy: expected tables [strategy.<name>], got {_show(strategies)}")
         strategies = {}
     clean: dict[str, dict[str, Any]] = {}
-    for sname, params in strategies.items():
-        if not isinstance(params, dict):
-            problems.append(f"{where}: strategy.{sname}: expected a table [strategy.{sname}]")
-            continue
-        if _strategy_validator is not None:
-            for problem in _strategy_validator(sname, params):
-                problems.append(f"{where}: strategy.{sname}.{problem}")
-        clean[sname] = dict(params)
+    if strategies:
+        from peaktrade.strategies import BY_NAME  # only when the file has strategy tables
+
+        for sname, params in strategies.items():
+            spec = BY_NAME.get(sname)
+            if not isinstance(params, dict):
+                problems.append(f"{where}: strategy.{sname}: expected a table [strategy.{sname}]")
+            elif spec is None:
+                problems.append(_unknown(where, f"strategy.{sname}", params, list(BY_NAME), "strategy"))
+            else:
+                problems += [f"{where}: strategy.{sname}.{problem}" for problem in spec.problems(params)]
+                clean[sname] = dict(params)
     if problems:
         raise ConfigError(problems)
     return Settings(**built, strategy=clean, source=source)

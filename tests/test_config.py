@@ -24,9 +24,22 @@ def test_defaults_without_a_file(workspace: Path) -> None:
 
 
 def test_shipped_config_is_valid_and_equals_defaults() -> None:
+    from peaktrade.strategies import SPECS
+
     cfg = config.load(Path(__file__).parent.parent / "config" / "config.toml")
-    defaults = config.Settings()
-    assert cfg.as_dict() == defaults.as_dict()
+    shipped, defaults = cfg.as_dict(), config.Settings().as_dict()
+    assert shipped.pop("strategy") == {spec.name: spec.defaults() for spec in SPECS}
+    defaults.pop("strategy")
+    assert shipped == defaults
+
+
+def test_strategy_tables_are_validated(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.toml", "[strategy.ma_crossover]\nfast_window = 40\nslow = 3\n[strategy.nope]\nx = 1\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    text = "\n".join(info.value.problems)
+    assert "strategy.ma_crossover.slow: unknown parameter of ma_crossover" in text
+    assert "strategy.nope: unknown strategy" in text
 
 
 def test_settings_are_frozen(workspace: Path) -> None:

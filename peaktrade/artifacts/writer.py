@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from peaktrade import __version__
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.journal import SegmentWriter, list_segments, read_segment
-from peaktrade.atomic import fsync_dir, remove_stale_temps, write_bytes, write_json
+from peaktrade.atomic import fsync_dir, remove_stale_temps, write_json
 from peaktrade.clock import iso, to_utc, utcnow
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import new_run_id, safe_join, validate_id
@@ -155,9 +156,9 @@ class RunWriter:
         """Make everything buffered durable and visible: events, then orders, then meta.json."""
         started = time.perf_counter()
         if self._events:
-            batch = pa.RecordBatch.from_pylist(self._events, schema=S.EVENT_SCHEMA)
+            batch = _to_batch(self._events)
             self._open_segment().append(batch)
-            self._account(self._events)
+            self._account(batch, self._events[-1])
             self._events = []
             if self._segment is not None and self._segment.rows >= self.segment_rows:
                 self._segment.close()
@@ -216,21 +217,24 @@ class RunWriter:
             self._segment = SegmentWriter(seg_dir / S.segment_name(self._seq), S.EVENT_SCHEMA, fsync=self.fsync)
         return self._segment
 
-    def _account(self, rows: list[dict[str, Any]]) -> None:
+    def _account(self, batch: pa.RecordBatch, last: dict[str, Any]) -> None:
         t = self._totals
-        for row in rows:
-            t["steps"] += 1
-            t["orders"] += row.get("orders_generated") or 0
-            t["filled"] += row.get("orders_filled") or 0
-            t["rejected"] += row.get("orders_rejected") or 0
-            t["blocked"] += row.get("orders_blocked") or 0
-            t["signal_changes"] += 1 if row.get("signal_changed") else 0
-            dd = row.get("drawdown")
-            if dd is not None and dd > t["max_drawdown"]:
-                t["max_drawdown"] = dd
-            if t["first_equity"] is None and row.get("equity") is not None:
-                t["first_equity"] = row["equity"]
-        last = rows[-1]
+        t["steps"] += batch.num_rows
+        for key, column in (
+            ("orders", "orders_generated"),
+            ("filled", "orders_filled"),
+            ("rejected", "orders_rejected"),
+            ("blocked", "orders_blocked"),
+            ("signal_changes", "signal_changed"),
+        ):
+            t[key] += int(pc.sum(batch.column(column)).as_py() or 0)
+        dd = pc.max(batch.column("drawdown")).as_py()
+        if dd is not None and dd > t["max_drawdown"]:
+            t["max_drawdown"] = dd
+        if t["first_equity"] is None:
+            equity = batch.column("equity").drop_null()
+            if len(equity):
+                t["first_equity"] = equity[0].as_py()
         self._last = {k: _jsonable(last.get(k)) for k in S.EVENT_COLUMNS}
         self.meta["rows"] = t["steps"]
         self.meta["last_bar_time"] = self._last.get("ts_bar")
@@ -250,6 +254,27 @@ class RunWriter:
 
     def _write_meta(self) -> None:
         write_json(self.run_dir / S.META, self.meta, fsync=self.fsync)
+
+
+def _to_batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    """Rows -> one record batch. Rows with exactly the schema's keys in its order (as the engine makes them)
+    are transposed column-wise, several times faster than row-wise conversion; anything else goes row-wise."""
+    names = S.EVENT_COLUMNS
+    n = len(names)
+    if all(len(r) == n for r in rows) and tuple(rows[0]) == names and tuple(rows[-1]) == names:
+        columns = list(zip(*(r.values() for r in rows)))
+        try:
+            # Timestamps: inferring then casting is ~10x faster than converting to a tz-aware type directly.
+            arrays = [
+                pa.array(col).cast(f.type, safe=False)
+                if pa.types.is_timestamp(f.type)
+                else pa.array(col, type=f.type)
+                for col, f in zip(columns, S.EVENT_SCHEMA)
+            ]
+            return pa.RecordBatch.from_arrays(arrays, schema=S.EVENT_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # e.g. a key order that differs in a middle row: fall back
+    return pa.RecordBatch.from_pylist(rows, schema=S.EVENT_SCHEMA)
 
 
 def _empty_totals() -> dict[str, Any]:
@@ -282,16 +307,35 @@ def compact(run_dir: Path, *, fsync: bool = True) -> int:
     segments = list_segments(seg_dir, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
     if not segments and final.exists():
         return pq.ParquetFile(final).metadata.num_rows
-    tables = []
-    for path in segments:
-        table, _ = read_segment(path, S.EVENT_SCHEMA)
-        if table is not None and table.num_rows:
-            tables.append(table)
-    table = pa.concat_tables(tables) if tables else S.EVENT_SCHEMA.empty_table()
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", row_group_size=S.ROW_GROUP_ROWS)
-    write_bytes(final, sink.getvalue().to_pybytes(), fsync=fsync)
-    return table.num_rows
+    # Stream segment by segment into row groups of <= 64k rows: memory stays bounded at any run length.
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, S.EVENT_SCHEMA, compression="zstd") as out:
+            pending: list[pa.Table] = []
+            pending_rows = 0
+            for path in segments:
+                table, _ = read_segment(path, S.EVENT_SCHEMA)
+                if table is None or not table.num_rows:
+                    continue
+                pending.append(table)
+                pending_rows += table.num_rows
+                while pending_rows >= S.ROW_GROUP_ROWS:
+                    merged = pa.concat_tables(pending)
+                    out.write_table(merged.slice(0, S.ROW_GROUP_ROWS), row_group_size=S.ROW_GROUP_ROWS)
+                    rest = merged.slice(S.ROW_GROUP_ROWS)
+                    pending, pending_rows = [rest], rest.num_rows
+            if pending_rows:
+                out.write_table(pa.concat_tables(pending), row_group_size=S.ROW_GROUP_ROWS)
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        if fsync:
+            fsync_dir(run_dir)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return pq.ParquetFile(final).metadata.num_rows
 
 
 def remove_segments(run_dir: Path) -> None:

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import time
+
+from peaktrade.commands import settings
+
+
+def demo(args) -> int:
+    from peaktrade.demo import run_demo
+
+    cfg = settings(args)
+    started = time.monotonic()
+    print("peaktrade demo: trading sessions on built-in synthetic data (no network needed)\n")
+
+    def show(item, result) -> None:
+        m = result.metrics
+        line = (
+            f"{result.status:<9} {item.title}\n          bars {m['steps']:,}  orders {m['num_orders']}  "
+            f"blocked {m['num_blocked']}  return {m['return_pct']:+.2f}%  max drawdown {m['max_drawdown']:.2%}"
+        )
+        if result.error:
+            line += f"\n          error: {result.error}"
+        print(line + f"\n          run: {result.run_dir}\n", flush=True)
+
+    results = list(run_demo(cfg, show))
+    latest = results[-1]
+    paths = cfg.paths
+    print(
+        f"done in {time.monotonic() - started:.1f} s: {len(results)} sessions "
+        f"({sum(r.status == 'completed' for r in results)} completed, "
+        f"{sum(r.status == 'failed' for r in results)} failed on purpose)\n"
+    )
+    print("where everything is:")
+    print(f"  run directories   {paths.runs_dir}/")
+    print(f"  session registry  {paths.registry_dir}/")
+    print(f"  demo market data  {paths.state_dir}/demo/")
+    print("\nwhat to run next:")
+    print("  peaktrade session list                   # the sessions, newest first")
+    print("  peaktrade runs list                      # the run directories")
+    print(f"  peaktrade session show {latest.session_id}")
+    print("  peaktrade session run --steps 600 --bar-delay 1   # a session you can watch live")
+    return 0
