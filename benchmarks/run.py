@@ -112,12 +112,12 @@ def bench_write(args, work: Path) -> None:
 _READ_PROBE = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from peaktrade.artifacts import RunReader
+from peaktrade.monitoring import load_run_snapshot, load_run_tail
 run_dir = {run_dir!r}
 times = []
 for _ in range(30):
     t = time.perf_counter()
-    r = RunReader(run_dir); r.totals(); r.last_event(); r.tail(15)
+    load_run_snapshot(run_dir); load_run_tail(run_dir, 15)
     times.append(time.perf_counter() - t)
 times.sort()
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
@@ -129,7 +129,7 @@ print(json.dumps({{"median_ms": times[len(times)//2]*1000, "p95_ms": times[int(l
 @bench("read")
 def bench_read(args, work: Path) -> None:
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
-    print("read: snapshot (meta + totals + last event) + tail(15), fresh process, 30 reps")
+    print("read: one monitor refresh = load_run_snapshot + load_run_tail(15); fresh process, median of 30")
     for n in sizes:
         live, _, _ = write_run(work / f"read{n}", n, close=False, fsync=False, flush_rows=500)
         done, _, _ = write_run(work / f"read{n}", n, close=True, fsync=False, flush_rows=500)

@@ -109,6 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _command(p, "alerts_cmd:test")
 
+    # monitor
+    p = sub.add_parser("monitor", help="follow one run live in the terminal (Phase 33 monitor)")
+    _add_config(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--run-dir", help="a run directory")
+    which.add_argument("--run-id", help="a run id under [paths].runs_dir")
+    which.add_argument("--latest", action="store_true", help="the newest run by start time (the default)")
+    which.add_argument("--list", action="store_true", help="list runs, newest first, with mode, status and age")
+    p.add_argument("--interval", type=float, help="seconds between refreshes (default [live_monitoring])")
+    p.add_argument("--rows", type=int, help="tail rows (default [live_monitoring])")
+    p.add_argument("--view", choices=("summary", "tail", "both"), default="both")
+    p.add_argument("--no-colors", action="store_true", help="no ANSI colours (also: NO_COLOR, or not a terminal)")
+    p.add_argument("--once", action="store_true", help="print one frame and exit (for scripts)")
+    p.add_argument("--limit", type=int, default=20, help="with --list: how many runs")
+    p.add_argument("--json", action="store_true", help="with --list: JSON only")
+    _command(p, "monitor:monitor")
+
     # demo
     p = sub.add_parser("demo", help="run demo sessions on synthetic data, then say where everything is")
     _add_config(p)

@@ -14,7 +14,7 @@ LEGACY_CSV = "events.csv"  # written by the original Peak_Trade system only
 
 SEGMENT_PREFIX = "seg-"
 SEGMENT_SUFFIX = ".arrows"
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 16_384  # <= 64k (DESIGN); small enough that a tail read decodes little
 
 STATUSES = ("running", "completed", "failed", "aborted")
 FINAL_STATUSES = ("completed", "failed", "aborted")

@@ -1,0 +1,274 @@
+"""The Phase 33 monitoring API on peaktrade's run artifacts.
+
+`load_run_snapshot` and `load_run_tail` cost O(1) in the run's length (meta.json totals + the last segment or
+row group); `build_snapshot`, `render_summary` and `render_tail` are pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from peaktrade.artifacts import RunReader, latest_run_dir
+from peaktrade.clock import parse_ts, utcnow
+from peaktrade.models import TIMEFRAMES
+
+
+class Colors:
+    """ANSI colour codes used by the renderers."""
+
+    RESET = "\033[0m"
+    BOLD = "\033[1m"
+    RED = "\033[31m"
+    GREEN = "\033[32m"
+    YELLOW = "\033[33m"
+    BLUE = "\033[34m"
+    CYAN = "\033[36m"
+    GRAY = "\033[90m"
+
+
+@dataclass
+class LiveMonitoringConfig:
+    default_interval_seconds: float = 2.0
+    default_tail_rows: int = 15
+    use_colors: bool = True
+    stale_after_bars: int = 3
+    stale_min_seconds: float = 300.0
+
+
+def load_live_monitoring_config(cfg: Any) -> LiveMonitoringConfig:
+    """From peaktrade's `Settings` or any object with a dotted `get(key, default)` (the original system's)."""
+    d = LiveMonitoringConfig()
+    get = cfg.get
+    return LiveMonitoringConfig(
+        default_interval_seconds=float(get("live_monitoring.default_interval_seconds", d.default_interval_seconds)),
+        default_tail_rows=int(get("live_monitoring.default_tail_rows", d.default_tail_rows)),
+        use_colors=bool(get("live_monitoring.use_colors", d.use_colors)),
+        stale_after_bars=int(get("live_monitoring.stale_after_bars", d.stale_after_bars)),
+        stale_min_seconds=float(get("live_monitoring.stale_min_seconds", d.stale_min_seconds)),
+    )
+
+
+@dataclass
+class LiveRunSnapshot:
+    run_id: str
+    mode: str
+    strategy_name: str
+    symbol: str
+    timeframe: str
+    started_at: datetime | None
+    last_bar_time: datetime | None
+    last_price: float | None
+    position_size: float | None
+    equity: float | None
+    realized_pnl: float | None
+    unrealized_pnl: float | None
+    total_steps: int
+    total_orders: int
+    total_blocked_orders: int
+    ended_at: datetime | None = None
+    cash: float | None = None
+    status: str = "running"
+    stale: bool = False
+    heartbeat_age_seconds: float | None = None
+    drawdown: float | None = None
+    max_drawdown: float | None = None
+    fees: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class LiveRunTailRow:
+    ts_bar: datetime | None
+    equity: float | None
+    realized_pnl: float | None
+    unrealized_pnl: float | None
+    position_size: float | None
+    orders_count: int
+    risk_allowed: bool
+    risk_reasons: str
+
+
+def stale_after_seconds(timeframe: str, bars: int = 3, min_seconds: float = 300.0) -> float:
+    """A running run is stale when its heartbeat is older than max(`bars` bars, `min_seconds`)."""
+    return max(bars * TIMEFRAMES.get(timeframe, 60), min_seconds)
+
+
+def build_snapshot(
+    meta: dict[str, Any],
+    totals: dict[str, Any],
+    last: dict[str, Any] | None,
+    now: datetime,
+    stale_bars: int = 3,
+    stale_min_seconds: float = 300.0,
+) -> LiveRunSnapshot:
+    """Pure: a snapshot from meta.json, whole-run totals and the last event."""
+    last = last or {}
+    started, ended = parse_ts(meta.get("started_at")), parse_ts(meta.get("ended_at"))
+    status = meta.get("status") or ("completed" if ended else "running")
+    heartbeat = parse_ts(meta.get("heartbeat_at")) or parse_ts(last.get("ts_event")) or started
+    age = (now - heartbeat).total_seconds() if heartbeat else None
+    timeframe = str(meta.get("timeframe") or "")
+    limit = stale_after_seconds(timeframe, stale_bars, stale_min_seconds)
+    price = last.get("close") if last.get("close") is not None else last.get("price")
+    return LiveRunSnapshot(
+        run_id=str(meta.get("run_id") or ""),
+        mode=str(meta.get("mode") or "?"),
+        strategy_name=str(meta.get("strategy_name") or "?"),
+        symbol=str(meta.get("symbol") or "?"),
+        timeframe=timeframe,
+        started_at=started,
+        last_bar_time=parse_ts(last.get("ts_bar")),
+        last_price=price,
+        position_size=last.get("position_size"),
+        equity=last.get("equity"),
+        realized_pnl=last.get("realized_pnl"),
+        unrealized_pnl=last.get("unrealized_pnl"),
+        total_steps=int(totals.get("steps") or 0),
+        total_orders=int(totals.get("orders") or 0),
+        total_blocked_orders=int(totals.get("blocked") or 0),
+        ended_at=ended,
+        cash=last.get("cash"),
+        status=status,
+        stale=status == "running" and age is not None and age > limit,
+        heartbeat_age_seconds=age,
+        drawdown=last.get("drawdown"),
+        max_drawdown=totals.get("max_drawdown") if totals.get("steps") else None,
+        fees=last.get("fees_paid"),
+        error=meta.get("error"),
+    )
+
+
+def load_run_snapshot(
+    run_dir: Path, *, now: datetime | None = None, stale_bars: int = 3, stale_min_seconds: float = 300.0
+) -> LiveRunSnapshot:
+    """Snapshot of one run; `FileNotFoundError` if the run directory (or its meta.json) is missing."""
+    reader = RunReader(Path(run_dir))
+    meta = dict(reader.meta)
+    meta.setdefault("run_id", reader.run_id)
+    return build_snapshot(meta, reader.totals(), reader.last_event(), now or utcnow(), stale_bars, stale_min_seconds)
+
+
+def load_run_tail(run_dir: Path, n: int = 15) -> list[LiveRunTailRow]:
+    """The last `n` events, oldest first."""
+    rows = RunReader(Path(run_dir)).tail(n).to_pylist()
+    return [
+        LiveRunTailRow(
+            ts_bar=r["ts_bar"],
+            equity=r["equity"],
+            realized_pnl=r["realized_pnl"],
+            unrealized_pnl=r["unrealized_pnl"],
+            position_size=r["position_size"],
+            orders_count=int(r["orders_generated"] or 0),
+            risk_allowed=r["risk_allowed"] is not False,
+            risk_reasons=r["risk_reasons"] or "",
+        )
+        for r in rows
+    ]
+
+
+def get_latest_run_dir(base_dir: Path | str = "live_runs") -> Path | None:
+    """Newest run by start time (ties: run id); None if there is none or `base_dir` does not exist."""
+    return latest_run_dir(Path(base_dir))
+
+
+# -- rendering (pure) ---------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 2, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:{'+' if sign else ''},.{digits}f}"
+
+
+def _ts(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86_400:.0f}d"
+
+
+def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
+    """The RUN SUMMARY block: PnL green if >= 0 and red below, blocked yellow when > 0."""
+    c = Colors if use_colors else _NoColors
+    s = snapshot
+
+    def pnl(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return f"{c.GREEN if value >= 0 else c.RED}{_num(value, sign=True)}{c.RESET}"
+
+    status = s.status
+    if s.stale:
+        status = f"{c.RED}{status} (STALE: no heartbeat for {_age(s.heartbeat_age_seconds)}){c.RESET}"
+    elif s.status == "running":
+        status = f"{c.GREEN}running{c.RESET} (heartbeat {_age(s.heartbeat_age_seconds)} ago)"
+    elif s.status in ("failed", "aborted"):
+        status = f"{c.RED}{status}{c.RESET}"
+    blocked = str(s.total_blocked_orders)
+    if s.total_blocked_orders > 0:
+        blocked = f"{c.YELLOW}{blocked} (Risk-Blocked){c.RESET}"
+    dd = "-" if s.drawdown is None else f"{s.drawdown:.2%}"
+    if s.max_drawdown is not None:
+        dd += f" (max {s.max_drawdown:.2%})"
+    lines = [
+        f"{c.BOLD}=== RUN SUMMARY ==={c.RESET}",
+        f"run_id        : {s.run_id}",
+        f"mode          : {s.mode.upper()}",
+        f"strategy      : {s.strategy_name}",
+        f"symbol        : {s.symbol} ({s.timeframe or '?'})",
+        f"status        : {status}",
+        f"started       : {_ts(s.started_at)}" + (f"   ended: {_ts(s.ended_at)}" if s.ended_at else ""),
+        f"last bar      : {_ts(s.last_bar_time)}",
+        f"last price    : {_num(s.last_price)}",
+        f"position      : {_num(s.position_size, 4)}",
+        f"cash          : {_num(s.cash)}",
+        f"equity        : {_num(s.equity)}",
+        f"realized_pnl  : {pnl(s.realized_pnl)}",
+        f"unrealized    : {pnl(s.unrealized_pnl)}",
+        f"drawdown      : {dd}",
+        f"fees          : {_num(s.fees)}",
+        f"steps         : {s.total_steps:,}",
+        f"orders        : {s.total_orders:,}",
+        f"blocked       : {blocked}",
+    ]
+    if s.error:
+        lines.append(f"error         : {c.RED}{s.error}{c.RESET}")
+    return "\n".join(lines)
+
+
+_TAIL_HEADER = f"{'ts_bar':<19} {'equity':>12} {'r_pnl':>10} {'u_pnl':>10} {'pos':>9} {'ord':>3} {'risk':<5} reasons"
+
+
+def render_tail(rows: list[LiveRunTailRow], use_colors: bool = True) -> str:
+    """The LAST N EVENTS table, oldest first; risk `OK` green, `BLOCK` red; reasons cut to 20 characters."""
+    c = Colors if use_colors else _NoColors
+    lines = [f"{c.BOLD}=== LAST {len(rows)} EVENTS ==={c.RESET}"]
+    if not rows:
+        lines.append("(no events yet)")
+        return "\n".join(lines)
+    lines.append(f"{c.GRAY}{_TAIL_HEADER}{c.RESET}")
+    for r in rows:
+        risk = f"{c.GREEN}OK   {c.RESET}" if r.risk_allowed else f"{c.RED}BLOCK{c.RESET}"
+        reasons = r.risk_reasons if len(r.risk_reasons) <= 20 else r.risk_reasons[:19] + "…"
+        lines.append(
+            f"{_ts(r.ts_bar):<19} {_num(r.equity):>12} {_num(r.realized_pnl):>10} {_num(r.unrealized_pnl):>10} "
+            f"{_num(r.position_size, 4):>9} {r.orders_count:>3} {risk} {reasons}"
+        )
+    return "\n".join(lines)
+
+
+class _NoColors:
+    RESET = BOLD = RED = GREEN = YELLOW = BLUE = CYAN = GRAY = ""

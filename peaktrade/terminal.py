@@ -1,0 +1,134 @@
+"""`peaktrade monitor`'s terminal loop: compose a frame (pure), write it in one go, repeat.
+
+Flicker-free: cursor home, every line followed by clear-to-end-of-line, then clear-to-end-of-screen, all in one
+write. On a terminal the alternate screen is used and restored on exit (also on Ctrl+C). Not a terminal (a pipe,
+a file): no escape codes at all, frames are printed one after another.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from peaktrade import monitoring
+from peaktrade.errors import ArtifactError
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+ENTER, LEAVE = "\x1b[?1049h\x1b[?25l", "\x1b[?25h\x1b[?1049l"
+HOME, CLEAR_LINE, CLEAR_DOWN = "\x1b[H", "\x1b[K", "\x1b[J"
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    run_dir: Path
+    interval: float
+    rows: int
+    view: str  # summary | tail | both
+    colors: bool
+    stale_bars: int = 3
+    stale_min_seconds: float = 300.0
+
+
+def fit(line: str, width: int) -> str:
+    """Cut `line` to `width` visible characters, keeping escape codes intact (and resetting if cut)."""
+    if width <= 0 or len(_ANSI.sub("", line)) <= width:
+        return line
+    out, visible, i = [], 0, 0
+    while i < len(line) and visible < width:
+        m = _ANSI.match(line, i)
+        if m:
+            out.append(m.group())
+            i = m.end()
+            continue
+        out.append(line[i])
+        visible += 1
+        i += 1
+    return "".join(out) + ("\x1b[0m" if _ANSI.search(line) else "")
+
+
+def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, refresh_in: float) -> str:
+    """One frame as text: header, summary and/or tail, status line. A load error becomes a message."""
+    c = monitoring.Colors if opts.colors else monitoring._NoColors
+    lines: list[str] = []
+    try:
+        snapshot, tail = load()
+    except FileNotFoundError as exc:
+        lines += [f"{c.BOLD}peaktrade monitor{c.RESET}", "", f"{c.YELLOW}{exc}{c.RESET}", "waiting for data..."]
+    except ArtifactError as exc:
+        lines += [
+            f"{c.BOLD}peaktrade monitor{c.RESET}",
+            "",
+            f"{c.RED}ERROR: error loading data: {exc}{c.RESET}",
+            "retrying at the next refresh",
+        ]
+    else:
+        state = snapshot.status.upper()
+        if snapshot.stale:
+            state = f"{c.RED}STALE (writer gone?){c.RESET}"
+        elif snapshot.status != "running":
+            state = f"{c.CYAN}FINISHED: {snapshot.status}{c.RESET}"
+        lines.append(f"{c.BOLD}peaktrade monitor{c.RESET}  {snapshot.run_id}  [{state}]")
+        lines.append("")
+        if opts.view in ("summary", "both"):
+            lines += monitoring.render_summary(snapshot, opts.colors).splitlines()
+            lines.append("")
+        if opts.view in ("tail", "both"):
+            lines += monitoring.render_tail(tail, opts.colors).splitlines()
+            lines.append("")
+    status = f"refresh in {refresh_in:.1f}s | Ctrl+C to exit" if refresh_in else "one frame (--once)"
+    lines.append(f"{c.GRAY}[monitor] run_dir={opts.run_dir} | {status}{c.RESET}")
+    return "\n".join(fit(line, width) for line in lines)
+
+
+def loader(opts: MonitorOptions) -> Callable[[], tuple]:
+    def load() -> tuple:
+        snapshot = monitoring.load_run_snapshot(
+            opts.run_dir, stale_bars=opts.stale_bars, stale_min_seconds=opts.stale_min_seconds
+        )
+        tail = monitoring.load_run_tail(opts.run_dir, opts.rows) if opts.view in ("tail", "both") else []
+        return snapshot, tail
+
+    return load
+
+
+def run_monitor(
+    opts: MonitorOptions, *, once: bool = False, out: TextIO = sys.stdout, max_frames: int | None = None
+) -> int:
+    """Refresh until Ctrl+C (exit 0) or after one frame with `once`."""
+    tty = out.isatty()
+    load = loader(opts)
+    frames = 0
+    if tty and not once:
+        out.write(ENTER)
+        out.flush()
+    try:
+        while True:
+            width = shutil.get_terminal_size((120, 40)).columns if tty else 0
+            frame = compose_frame(opts, load, width, 0.0 if once else opts.interval)
+            if tty and not once:
+                out.write(HOME + frame.replace("\n", CLEAR_LINE + "\n") + CLEAR_LINE + CLEAR_DOWN)
+            else:
+                out.write(frame + "\n" + ("" if once else "\n"))
+            out.flush()
+            frames += 1
+            if once or (max_frames is not None and frames >= max_frames):
+                return 0
+            time.sleep(opts.interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if tty and not once:
+            out.write(LEAVE)
+            out.flush()
+
+
+def colors_wanted(flag_off: bool, config_on: bool, out: TextIO) -> bool:
+    """Colours only on a terminal, not with --no-colors, NO_COLOR or use_colors = false."""
+    return config_on and not flag_off and "NO_COLOR" not in os.environ and out.isatty()
