@@ -126,6 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --list: JSON only")
     _command(p, "monitor:monitor")
 
+    # report
+    report = sub.add_parser("report", help="Markdown/HTML reports for ops notes")
+    r_sub = report.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = r_sub.add_parser("sessions", help="sessions table and summary from the registry")
+    _add_config(p)
+    p.add_argument("--run-type", help="e.g. live_session_shadow")
+    p.add_argument("--status", choices=("started", "completed", "failed", "aborted"))
+    p.add_argument("--mode", choices=("shadow", "paper", "testnet", "live"))
+    p.add_argument("--limit", type=int, help="newest N sessions (after the filters)")
+    p.add_argument("--summary-only", action="store_true", help="only the summary (it respects every filter)")
+    p.add_argument("--output-format", choices=("markdown", "html", "both"), default="markdown")
+    p.add_argument("--stdout", action="store_true", help="print instead of writing files")
+    p.add_argument("--output-dir", help="default: [paths].reports_dir")
+    _command(p, "report:sessions")
+    p = r_sub.add_parser("run", help="one run as Markdown with equity and drawdown PNG charts beside it")
+    _add_config(p)
+    p.add_argument("run_id")
+    p.add_argument("--output-dir", help="default: <reports_dir>/runs/<run_id>")
+    _command(p, "report:run")
+
     # demo
     p = sub.add_parser("demo", help="run demo sessions on synthetic data, then say where everything is")
     _add_config(p)

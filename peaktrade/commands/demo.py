@@ -25,6 +25,7 @@ def demo(args) -> int:
     results = list(run_demo(cfg, show))
     latest = results[-1]
     paths = cfg.paths
+    report_files = _reports(cfg, results)
     print(
         f"done in {time.monotonic() - started:.1f} s: {len(results)} sessions "
         f"({sum(r.status == 'completed' for r in results)} completed, "
@@ -34,9 +35,33 @@ def demo(args) -> int:
     print(f"  run directories   {paths.runs_dir}/")
     print(f"  session registry  {paths.registry_dir}/")
     print(f"  demo market data  {paths.state_dir}/demo/")
+    for path in report_files:
+        print(f"  report            {path}")
     print("\nwhat to run next:")
     print("  peaktrade session list                   # the sessions, newest first")
+    print("  peaktrade monitor --list                 # runs with status and age; drop --list to follow one")
     print("  peaktrade runs list                      # the run directories")
     print(f"  peaktrade session show {latest.session_id}")
     print("  peaktrade session run --steps 600 --bar-delay 1   # a session you can watch live")
     return 0
+
+
+def _reports(cfg, results) -> list:
+    """The sessions report (Markdown) and a run report with charts for the first demo run."""
+    from peaktrade import registry, reports
+    from peaktrade.clock import utcnow
+    from peaktrade.commands.sessions import registry_index
+
+    now = utcnow()
+    records, _ = registry.list_records(cfg.paths.registry_dir, registry.Filters(), None, registry_index(cfg))
+    currency = cfg.general.base_currency
+    written = reports.write_sessions_reports(
+        cfg.paths.reports_dir, records, summary_only=False, fmt="markdown", now=now, filters="none", currency=currency
+    )
+    first = results[0]
+    written.append(
+        reports.write_run_report(
+            first.run_dir, cfg.paths.reports_dir / "runs" / first.run_id, now=now, currency=currency
+        )
+    )
+    return written

@@ -1,0 +1,68 @@
+"""Jinja2 environments for the site (HTML, autoescaped) and reports (Markdown, escaped by the `md` filter).
+
+Templates live in `templates/` at the project root and ship inside the wheel as `peaktrade/templates/`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+from peaktrade import views
+
+_PACKAGE = Path(__file__).resolve().parent
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|#<>])")
+_MD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")  # intraword _ never emphasizes
+
+
+def template_dir() -> Path:
+    """`peaktrade/templates` in an installed wheel, else `templates/` beside the package (a checkout)."""
+    for candidate in (_PACKAGE / "templates", _PACKAGE.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("peaktrade templates not found (expected peaktrade/templates or ./templates)")
+
+
+def md_escape(value: object) -> str:
+    """Text from artifacts inside Markdown: no HTML, no table breaks, no emphasis, one line."""
+    text = "" if value is None else str(value)
+    text = text.replace("&", "&amp;").replace("\r", " ").replace("\n", " ")
+    text = _MD_SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;"}.get(m.group(1), "\\" + m.group(1)), text)
+    return _MD_EDGE_UNDERSCORE.sub(r"\\_", text)
+
+
+@cache
+def environment(kind: str):
+    """`kind` is "site" (HTML, autoescape on) or "reports" (Markdown, `md` filter for untrusted text)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir() / kind)),
+        autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        money=views.money,
+        amount=views.amount,
+        percent=views.percent,
+        md=md_escape,
+        time=views.fmt_time,
+        short=views.short_id,
+    )
+    return env
+
+
+def template_hash(kind: str) -> str:
+    """A fingerprint of every template of `kind`: a change re-renders everything."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=12)
+    for path in sorted((template_dir() / kind).rglob("*")):
+        if path.is_file():
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,131 @@
+"""Pure view models shared by reports and the site, so both show the same numbers to the cent.
+
+Inputs are registry records, run snapshots and event tables already loaded; nothing here touches disk or clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from peaktrade.clock import parse_ts
+
+STATUSES = ("started", "completed", "failed", "aborted")
+MODE_COLOURS = {"shadow": "purple", "testnet": "amber", "paper": "sky", "live": "rose"}
+STATUS_LABELS = {"completed": "OK", "failed": "FAIL", "aborted": "ABORT", "started": "RUN"}
+
+
+def money(value: float | None) -> str:
+    """Signed, two decimals, thousands separators: the one PnL format of reports and pages."""
+    return "-" if value is None else f"{value:+,.2f}"
+
+
+def amount(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction * 100:.2f}%"
+
+
+def short_id(text: str, limit: int = 25) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _metric(record: Mapping[str, Any], key: str) -> Any:
+    metrics = record.get("metrics")
+    value = metrics.get(key) if isinstance(metrics, dict) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def live_session_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The seed's `LiveSessionSummary` (field names and meaning of Phase 82) for one registry record."""
+    started = parse_ts(record.get("started_at"))
+    ended = parse_ts(record.get("finished_at"))
+    status = record.get("status")
+    if status not in STATUSES:
+        status = "completed" if ended else "started"
+    num_orders = _metric(record, "num_orders")
+    if num_orders is None:
+        num_orders = _metric(record, "num_trades")
+    return {
+        "session_id": record.get("session_id"),
+        "started_at": started.isoformat() if started else None,
+        "ended_at": ended.isoformat() if ended else None,
+        "mode": record.get("mode") or "unknown",
+        "environment": f"{record.get('env_name') or '-'} / {record.get('symbol') or '-'}",
+        "status": status,
+        "realized_pnl": _metric(record, "realized_pnl"),
+        "max_drawdown": _metric(record, "max_drawdown"),
+        "num_orders": None if num_orders is None else int(num_orders),
+        "report_path": None,
+        "notes": record.get("error") or record.get("notes") or None,
+        "duration_seconds": int((ended - started).total_seconds()) if started and ended else None,
+        "is_live_warning": record.get("mode") == "live",
+        "run_id": record.get("run_id"),
+        "strategy": record.get("strategy"),
+        "symbol": record.get("symbol"),
+    }
+
+
+def sessions_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Count, status distribution, realized PnL per mode (never summed across modes), average max drawdown,
+    first and last start. The same function feeds `report sessions` and the site's stats."""
+    records = list(records)
+    pnl: dict[str, float] = {}
+    dds = []
+    starts = []
+    for r in records:
+        mode = r.get("mode") or "unknown"
+        value = _metric(r, "realized_pnl")
+        if value is not None:
+            pnl[mode] = pnl.get(mode, 0.0) + value
+        dd = _metric(r, "max_drawdown")
+        if dd is not None:
+            dds.append(dd)
+        ts = parse_ts(r.get("started_at"))
+        if ts:
+            starts.append(ts)
+    return {
+        "num_sessions": len(records),
+        "by_status": dict(sorted(Counter(r.get("status") or "unknown" for r in records).items())),
+        "by_mode": dict(sorted(Counter(r.get("mode") or "unknown" for r in records).items())),
+        "realized_pnl_by_mode": {k: round(v, 8) for k, v in sorted(pnl.items())},
+        "avg_max_drawdown": round(sum(dds) / len(dds), 10) if dds else 0.0,
+        "first_started_at": min(starts).isoformat() if starts else None,
+        "last_started_at": max(starts).isoformat() if starts else None,
+    }
+
+
+def funnel(totals: Mapping[str, Any], orders: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The "why no trade" funnel: signals -> orders -> blocked by reason -> rejected -> filled."""
+    by_reason: Counter[str] = Counter()
+    for o in orders:
+        if o.get("status") == "blocked":
+            for reason in o.get("reasons") or ["(no reason)"]:
+                by_reason[reason.split(":", 1)[0]] += 1
+    return {
+        "signals": int(totals.get("signal_changes") or 0),
+        "orders": int(totals.get("orders") or 0),
+        "blocked": int(totals.get("blocked") or 0),
+        "blocked_by_reason": dict(by_reason.most_common()),
+        "rejected": int(totals.get("rejected") or 0),
+        "filled": int(totals.get("filled") or 0),
+    }
+
+
+def age_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit != "min" else 1):
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def fmt_time(value: datetime | str | None) -> str:
+    ts = parse_ts(value) if not isinstance(value, datetime) else value
+    return ts.strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
