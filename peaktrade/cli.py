@@ -126,6 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --list: JSON only")
     _command(p, "monitor:monitor")
 
+    # site
+    site = sub.add_parser("site", help="the static site: build (cron) and serve")
+    st_sub = site.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = st_sub.add_parser("build", help="render the site from run directories and the registry")
+    _add_config(p)
+    p.add_argument("--out", help="output directory (default: [paths].site_dir)")
+    p.add_argument("--full", action="store_true", help="re-render every page, not only what changed")
+    p.add_argument("--loop", type=float, metavar="SECONDS", help="rebuild every SECONDS until Ctrl+C (no cron)")
+    _command(p, "site_cmd:build")
+    p = st_sub.add_parser("serve", help="serve the built site over HTTP (read-only)")
+    _add_config(p)
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default: localhost only)")
+    p.add_argument("--dir", help="directory to serve (default: [paths].site_dir)")
+    _command(p, "site_cmd:serve")
+
     # report
     report = sub.add_parser("report", help="Markdown/HTML reports for ops notes")
     r_sub = report.add_subparsers(dest="action", metavar="ACTION", required=True)

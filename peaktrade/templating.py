@@ -39,7 +39,8 @@ def environment(kind: str):
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir() / kind)),
-        autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
+        # Match "x.html.j2" too: select_autoescape looks at the name's suffix, and ours end in .j2.
+        autoescape=jinja2.select_autoescape(["html", "xml", "html.j2", "xml.j2"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -26,6 +26,9 @@ def demo(args) -> int:
     latest = results[-1]
     paths = cfg.paths
     report_files = _reports(cfg, results)
+    from peaktrade import site
+
+    built = site.build(cfg)
     print(
         f"done in {time.monotonic() - started:.1f} s: {len(results)} sessions "
         f"({sum(r.status == 'completed' for r in results)} completed, "
@@ -35,6 +38,7 @@ def demo(args) -> int:
     print(f"  run directories   {paths.runs_dir}/")
     print(f"  session registry  {paths.registry_dir}/")
     print(f"  demo market data  {paths.state_dir}/demo/")
+    print(f"  static site       {built.out_dir}/index.html (open it in a browser, or `peaktrade site serve`)")
     for path in report_files:
         print(f"  report            {path}")
     print("\nwhat to run next:")
@@ -42,6 +46,7 @@ def demo(args) -> int:
     print("  peaktrade monitor --list                 # runs with status and age; drop --list to follow one")
     print("  peaktrade runs list                      # the run directories")
     print(f"  peaktrade session show {latest.session_id}")
+    print("  peaktrade site serve                     # http://127.0.0.1:8000/ : Live-Track, sessions, runs")
     print("  peaktrade session run --steps 600 --bar-delay 1   # a session you can watch live")
     return 0
 

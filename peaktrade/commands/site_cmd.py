@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import time
+
+from peaktrade.commands import settings, warn
+from peaktrade.errors import LockHeld, UsageError
+
+
+def build(args) -> int:
+    from pathlib import Path
+
+    from peaktrade import site
+
+    cfg = settings(args)
+    out = Path(args.out) if args.out else None
+    if args.loop is not None and args.loop <= 0:
+        raise UsageError("--loop takes a positive number of seconds")
+    while True:
+        try:
+            result = site.build(cfg, out_dir=out, full=args.full)
+        except LockHeld as exc:
+            if args.loop is None:
+                raise
+            warn(str(exc))
+        else:
+            for problem in result.problems:
+                warn(problem)
+            print(
+                f"site: {result.out_dir}/index.html ({result.written} files written, {result.rendered_runs} run "
+                f"pages, {result.rendered_sessions} session pages re-rendered, {result.seconds:.2f} s)",
+                flush=True,
+            )
+        if args.loop is None:
+            return 0
+        try:
+            time.sleep(args.loop)
+        except KeyboardInterrupt:
+            return 0
+
+
+def serve(args) -> int:
+    from pathlib import Path
+
+    from peaktrade.site.serve import make_server
+
+    cfg = settings(args)
+    site_dir = Path(args.dir) if args.dir else cfg.paths.site_dir
+    if not (site_dir / "index.html").is_file():
+        raise UsageError(f"{site_dir}/index.html does not exist; run `peaktrade site build` first")
+    server = make_server(site_dir, args.bind, args.port)
+    host, port = server.server_address[:2]
+    print(f"serving {site_dir} at http://{host}:{port}/ (read-only; Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
