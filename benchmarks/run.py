@@ -236,6 +236,80 @@ def bench_replay(args, work: Path) -> None:
         )
 
 
+@bench("site")
+def bench_site(args, work: Path) -> None:
+    from peaktrade import registry
+
+    n_runs, n_events, n_sessions = (100, 10_000, 1_000) if args.quick else (1_000, 10_000, 10_000)
+    root = work / "site_ws"
+    runs, reg = root / "live_runs", root / "reports/experiments/live_sessions"
+    print(f"site: {n_runs:,} runs x {n_events:,} events + {n_sessions:,} sessions")
+    template, _, _ = write_run(root / "tmp_runs", n_events, close=True, fsync=False, flush_rows=5000)
+    with open(template.run_dir / "orders.jsonl", "w") as fh:
+        for i in range(0, n_events, 97):
+            fh.write(
+                json.dumps(
+                    {
+                        "ts": (T0 + timedelta(minutes=i)).isoformat(),
+                        "step": i,
+                        "side": "buy",
+                        "qty": 0.1,
+                        "notional": 4000.0,
+                        "status": "filled",
+                        "reasons": [],
+                    }
+                )
+                + "\n"
+            )
+    meta = json.loads((template.run_dir / "meta.json").read_text())
+    runs.mkdir(parents=True)
+    for i in range(n_runs):
+        run_id = f"20250101_000000_shadow_ma_crossover_BTC-EUR_1m_{i:08x}"
+        d = runs / run_id
+        shutil.copytree(template.run_dir, d)
+        meta.update(run_id=run_id, session_id=f"session_{i:06d}", started_at=(T0 + timedelta(hours=i)).isoformat())
+        (d / "meta.json").write_text(json.dumps(meta))
+    for i in range(n_sessions):
+        rec = registry.new_record(
+            session_id=f"session_{i:06d}",
+            run_id=f"20250101_000000_shadow_ma_crossover_BTC-EUR_1m_{i:08x}",
+            mode=("shadow", "paper", "testnet")[i % 3],
+            env_name="bench",
+            symbol=("BTC/EUR", "ETH/EUR")[i % 2],
+            strategy=("ma_crossover", "rsi_reversion", "breakout", "momentum")[i % 4],
+            started_at=T0 + timedelta(hours=i),
+            config={"live_risk": {"max_order_notional": 500.0}},
+            cli_args=["peaktrade", "session", "run"],
+        )
+        rec.update(
+            status=("completed", "failed", "aborted")[i % 3],
+            finished_at=(T0 + timedelta(hours=i, minutes=5)).isoformat(),
+            metrics={"realized_pnl": i * 0.01, "max_drawdown": 0.02, "num_orders": 3},
+        )
+        registry.write_record(reg, rec)
+    old = time.time_ns() - 10_000_000_000
+    os.utime(reg, ns=(old, old))
+    (root / "config").mkdir()
+    (root / "config/config.toml").write_text("[general]\nenv_name = 'bench'\n")
+
+    def timed_build(label: str, target: str) -> None:
+        exe = [sys.executable, "-m", "peaktrade", "site", "build"]
+        t = time.perf_counter()
+        out = subprocess.run(
+            exe, cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        elapsed = time.perf_counter() - t
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        report(f"{label} ({out.stdout.split('(')[1].split(',')[0]})", f"{elapsed:.2f} s", target)
+
+    timed_build("cold build", "<= 20 s")
+    timed_build("no change", "<= 1 s")
+    changed = runs / "20250101_000000_shadow_ma_crossover_BTC-EUR_1m_00000007" / "meta.json"
+    changed.write_text(changed.read_text().replace('"notes": ""', '"notes": "changed"'))
+    timed_build("one run changed", "<= 2 s")
+
+
 @bench("help")
 def bench_help(args, work: Path) -> None:
     exe = shutil.which("peaktrade") or ""

@@ -1,0 +1,259 @@
+"""Pure page models for the static site: JSON mirrors of the seeds' endpoints and template contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from peaktrade import views
+from peaktrade.clock import iso, parse_ts
+from peaktrade.monitoring import LiveRunSnapshot, build_snapshot
+
+CONTRACT_VERSION = "peaktrade-1"
+
+
+@dataclass
+class RunInfo:
+    """One run as the site needs it; `detail` is filled only for runs whose pages are (re)rendered."""
+
+    run_id: str
+    meta: dict[str, Any]
+    snapshot: LiveRunSnapshot
+    fingerprint: str
+    detail: dict[str, Any] | None = None
+
+
+@dataclass
+class SiteInput:
+    now: datetime
+    title: str
+    refresh_seconds: int
+    page_size: int
+    currency: str
+    sessions: list[dict[str, Any]]  # registry index entries, newest first
+    records: dict[str, dict[str, Any]]  # full records loaded (newest N and changed ones), by session_id
+    runs: list[RunInfo]  # newest first
+    problems: list[str] = field(default_factory=list)
+
+
+def run_snapshot(
+    meta: Mapping[str, Any],
+    totals: Mapping[str, Any],
+    last: Mapping[str, Any] | None,
+    now: datetime,
+    stale_bars: int,
+    stale_min: float,
+) -> LiveRunSnapshot:
+    return build_snapshot(dict(meta), dict(totals), dict(last or {}), now, stale_bars, stale_min)
+
+
+def run_metadata(info: RunInfo) -> dict[str, Any]:
+    """Phase 67 `RunMetadataResponse` plus status and stale."""
+    s = info.snapshot
+    return {
+        "run_id": s.run_id,
+        "mode": s.mode,
+        "strategy_name": s.strategy_name,
+        "symbol": s.symbol,
+        "timeframe": s.timeframe,
+        "started_at": iso(s.started_at),
+        "ended_at": iso(s.ended_at),
+        "is_active": s.status == "running" and not s.stale,
+        "last_event_time": iso(s.last_bar_time),
+        "status": s.status,
+        "stale": s.stale,
+    }
+
+
+def run_snapshot_json(s: LiveRunSnapshot) -> dict[str, Any]:
+    """Phase 67 `RunSnapshotResponse` plus the Phase 33 fields it lacked (position, cash) and ours."""
+    return {
+        "run_id": s.run_id,
+        "mode": s.mode,
+        "strategy_name": s.strategy_name,
+        "symbol": s.symbol,
+        "timeframe": s.timeframe,
+        "total_steps": s.total_steps,
+        "total_orders": s.total_orders,
+        "total_blocked_orders": s.total_blocked_orders,
+        "equity": s.equity,
+        "realized_pnl": s.realized_pnl,
+        "unrealized_pnl": s.unrealized_pnl,
+        "drawdown": s.drawdown,
+        "last_event_time": iso(s.last_bar_time),
+        "position_size": s.position_size,
+        "cash": s.cash,
+        "last_price": s.last_price,
+        "status": s.status,
+        "stale": s.stale,
+        "max_drawdown": s.max_drawdown,
+        "fees": s.fees,
+        "started_at": iso(s.started_at),
+        "ended_at": iso(s.ended_at),
+        "heartbeat_age_seconds": s.heartbeat_age_seconds,
+        "error": s.error,
+    }
+
+
+def tail_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Phase 67 `TailRowResponse` rows, oldest first."""
+    return [
+        {
+            "ts_bar": iso(r.get("ts_bar")) if isinstance(r.get("ts_bar"), datetime) else r.get("ts_bar"),
+            "equity": r.get("equity"),
+            "realized_pnl": r.get("realized_pnl"),
+            "unrealized_pnl": r.get("unrealized_pnl"),
+            "position_size": r.get("position_size"),
+            "orders_count": int(r.get("orders_generated") or 0),
+            "risk_allowed": r.get("risk_allowed") is not False,
+            "risk_reasons": r.get("risk_reasons") or "",
+        }
+        for r in rows
+    ]
+
+
+def session_detail(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Phase 85 `LiveSessionDetail`: the summary plus risk-limit details, config, metrics and CLI args."""
+    out = views.live_session_summary(record)
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    risk = config.get("live_risk") if isinstance(config.get("live_risk"), dict) else {}
+    out.update(
+        risk_limit_details=[
+            {"limit_name": k, "limit_value": v}
+            for k, v in sorted(risk.items())
+            if isinstance(v, int | float) and not isinstance(v, bool) and k.startswith(("max_", "min_"))
+        ],
+        run_type=record.get("run_type"),
+        env_name=record.get("env_name"),
+        config=config,
+        metrics=record.get("metrics") or {},
+        cli_args=record.get("cli_args") or [],
+        created_at=record.get("created_at"),
+        tags=record.get("tags") or [],
+    )
+    return out
+
+
+def stats_json(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Phase 85 stats: totals by mode and status. PnL per mode only: modes are never summed together."""
+    summary = views.sessions_summary(sessions_as_records(sessions))
+    return {
+        "total_sessions": summary["num_sessions"],
+        "by_mode": summary["by_mode"],
+        "by_status": summary["by_status"],
+        "realized_pnl_by_mode": summary["realized_pnl_by_mode"],
+        "avg_drawdown": summary["avg_max_drawdown"],
+        "first_started_at": summary["first_started_at"],
+        "last_started_at": summary["last_started_at"],
+    }
+
+
+def sessions_as_records(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Index entries shaped like records (what `views` expects), without loading every file."""
+    return [{**e, "metrics": {k: e.get(k) for k in ("realized_pnl", "max_drawdown", "num_orders")}} for e in entries]
+
+
+def status_snapshot(inp: SiteInput, health: dict[str, Any]) -> dict[str, Any]:
+    """The seed's `/api/live/status/snapshot.json`: version, generated_at, panels (sorted by id), meta."""
+    running = [r for r in inp.runs if r.snapshot.status == "running" and not r.snapshot.stale]
+    stale = [r for r in inp.runs if r.snapshot.stale]
+    by_status: dict[str, int] = {}
+    for e in inp.sessions:
+        by_status[e.get("status") or "unknown"] = by_status.get(e.get("status") or "unknown", 0) + 1
+    panels = [
+        {
+            "id": "live_sessions",
+            "title": "Live sessions",
+            "status": "ok",
+            "details": {"total": len(inp.sessions), **dict(sorted(by_status.items()))},
+        },
+        {
+            "id": "runs",
+            "title": "Runs",
+            "status": "warn" if stale else "ok",
+            "details": {"total": len(inp.runs), "running": len(running), "stale": len(stale)},
+        },
+        {
+            "id": "system",
+            "title": "System status",
+            "status": "ok" if health["status"] == "ok" else "warn",
+            "details": {"problems": len(health["problems"]), "generator": "peaktrade site build"},
+        },
+    ]
+    return {
+        "version": "0.1",
+        "generated_at": iso(inp.now),
+        "panels": sorted(panels, key=lambda p: p["id"]),
+        "meta": {"source": "peaktrade site build"},
+    }
+
+
+def health(inp: SiteInput) -> dict[str, Any]:
+    stale = [r.run_id for r in inp.runs if r.snapshot.stale]
+    status = "ok" if not inp.problems and not stale else "degraded"
+    return {
+        "status": status,
+        "contract_version": CONTRACT_VERSION,
+        "server_time": iso(inp.now),
+        "problems": list(inp.problems),
+        "stale_runs": stale,
+    }
+
+
+def prometheus(inp: SiteInput) -> str:
+    """A node_exporter textfile: per-run gauges (only numbers; label values escaped)."""
+    gauges = [
+        ("peaktrade_run_equity", "Equity of the run", lambda s: s.equity),
+        ("peaktrade_run_realized_pnl", "Realized PnL net of fees", lambda s: s.realized_pnl),
+        ("peaktrade_run_unrealized_pnl", "Unrealized PnL", lambda s: s.unrealized_pnl),
+        ("peaktrade_run_drawdown_ratio", "Current drawdown (fraction)", lambda s: s.drawdown),
+        ("peaktrade_run_max_drawdown_ratio", "Max drawdown (fraction)", lambda s: s.max_drawdown),
+        ("peaktrade_run_steps", "Bars processed", lambda s: s.total_steps),
+        ("peaktrade_run_orders", "Orders decided", lambda s: s.total_orders),
+        ("peaktrade_run_blocked_orders", "Orders blocked by risk limits", lambda s: s.total_blocked_orders),
+        (
+            "peaktrade_run_heartbeat_age_seconds",
+            "Seconds since the run's heartbeat",
+            lambda s: s.heartbeat_age_seconds if s.status == "running" else None,
+        ),
+        ("peaktrade_run_running", "1 while the run is running", lambda s: 1 if s.status == "running" else 0),
+        ("peaktrade_run_stale", "1 if the run is running but its heartbeat is too old", lambda s: int(s.stale)),
+    ]
+    lines = []
+    for name, help_text, get in gauges:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for r in inp.runs:
+            value = get(r.snapshot)
+            if value is None:
+                continue
+            s = r.snapshot
+            labels = ",".join(
+                f'{k}="{_label(v)}"'
+                for k, v in (
+                    ("run_id", s.run_id),
+                    ("mode", s.mode),
+                    ("strategy", s.strategy_name),
+                    ("symbol", s.symbol),
+                )
+            )
+            lines.append(f"{name}{{{labels}}} {float(value):.10g}")
+    lines += [
+        "# HELP peaktrade_site_generated_timestamp_seconds When the site was built",
+        "# TYPE peaktrade_site_generated_timestamp_seconds gauge",
+        f"peaktrade_site_generated_timestamp_seconds {inp.now.timestamp():.0f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def newest_data_time(inp: SiteInput) -> datetime | None:
+    """The freshest input: newest heartbeat or session change (for "how old is this data")."""
+    stamps = [parse_ts(r.meta.get("heartbeat_at")) for r in inp.runs]
+    stamps += [parse_ts(e.get("heartbeat_at") or e.get("finished_at") or e.get("started_at")) for e in inp.sessions]
+    stamps = [s for s in stamps if s is not None]
+    return max(stamps) if stamps else None
