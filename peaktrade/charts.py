@@ -72,7 +72,8 @@ def line_chart(
         + f'<text x="{left}" y="{height - 6}" class="tick">{_utc(x0)}</text>'
         + f'<text x="{left + w}" y="{height - 6}" text-anchor="end" class="tick">{_utc(x1)} UTC</text>'
         + f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" points="{coords}"/>'
-        + f'<text x="{left + w}" y="14" text-anchor="end" class="tick">last {_fmt(float(ys[-1]), percent)}</text></svg>'
+        + f'<text x="{left + w}" y="14" text-anchor="end" class="tick">last {_fmt(float(ys[-1]), percent)}</text>'
+        + "</svg>"
     )
 
 
