@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -95,7 +95,3 @@ def run_demo(settings: Settings, on_result: Callable[[DemoSession, session.Sessi
         result = session.run(plan, settings)
         on_result(item, result)
         yield result
-
-
-def demo_clock_start() -> datetime:
-    return datetime.now(UTC) - timedelta(hours=1)

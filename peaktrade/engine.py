@@ -16,10 +16,9 @@ from datetime import datetime
 from peaktrade.config import RiskConfig
 from peaktrade.ledger import Ledger
 from peaktrade.models import Bar, Order
-from peaktrade.risk import Portfolio, check_order
+from peaktrade.risk import SEVERITY_RANK, Portfolio, check_order
 from peaktrade.strategies.base import Strategy
 
-_SEVERITY_RANK = {"ok": 0, "warning": 1, "breach": 2}
 _NO_ORDERS: tuple[Order, ...] = ()
 
 
@@ -87,7 +86,7 @@ class Engine:
                     else:
                         self.pending.append(order)
                     notes += order.reasons
-                    if _SEVERITY_RANK[order.severity] > _SEVERITY_RANK[severity]:
+                    if SEVERITY_RANK[order.severity] > SEVERITY_RANK[severity]:
                         severity = order.severity
                 reasons = "; ".join(notes)
         self.num_orders += generated

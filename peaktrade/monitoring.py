@@ -187,7 +187,7 @@ def _ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def _age(seconds: float | None) -> str:
+def short_age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = max(0.0, seconds)
@@ -202,7 +202,7 @@ def _age(seconds: float | None) -> str:
 
 def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
     """The RUN SUMMARY block: PnL green if >= 0 and red below, blocked yellow when > 0."""
-    c = Colors if use_colors else _NoColors
+    c = Colors if use_colors else NoColors
     s = snapshot
 
     def pnl(value: float | None) -> str:
@@ -212,9 +212,9 @@ def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
 
     status = s.status
     if s.stale:
-        status = f"{c.RED}{status} (STALE: no heartbeat for {_age(s.heartbeat_age_seconds)}){c.RESET}"
+        status = f"{c.RED}{status} (STALE: no heartbeat for {short_age(s.heartbeat_age_seconds)}){c.RESET}"
     elif s.status == "running":
-        status = f"{c.GREEN}running{c.RESET} (heartbeat {_age(s.heartbeat_age_seconds)} ago)"
+        status = f"{c.GREEN}running{c.RESET} (heartbeat {short_age(s.heartbeat_age_seconds)} ago)"
     elif s.status in ("failed", "aborted"):
         status = f"{c.RED}{status}{c.RESET}"
     blocked = str(s.total_blocked_orders)
@@ -254,7 +254,7 @@ _TAIL_HEADER = f"{'ts_bar':<19} {'equity':>12} {'r_pnl':>10} {'u_pnl':>10} {'pos
 
 def render_tail(rows: list[LiveRunTailRow], use_colors: bool = True) -> str:
     """The LAST N EVENTS table, oldest first; risk `OK` green, `BLOCK` red; reasons cut to 20 characters."""
-    c = Colors if use_colors else _NoColors
+    c = Colors if use_colors else NoColors
     lines = [f"{c.BOLD}=== LAST {len(rows)} EVENTS ==={c.RESET}"]
     if not rows:
         lines.append("(no events yet)")
@@ -270,5 +270,7 @@ def render_tail(rows: list[LiveRunTailRow], use_colors: bool = True) -> str:
     return "\n".join(lines)
 
 
-class _NoColors:
+class NoColors:
+    """Colors with every code empty: the same renderers without ANSI."""
+
     RESET = BOLD = RED = GREEN = YELLOW = BLUE = CYAN = GRAY = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import typing
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -146,9 +147,6 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
 
-    def match(self, e: Mapping[str, Any]) -> bool:
-        return self.matcher()(e)
-
     def matcher(self) -> typing.Callable[[Mapping[str, Any]], bool]:
         """A predicate with the active filters bound once (it runs per index entry)."""
         equal = [
@@ -202,7 +200,7 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
     old = {e["_file"]: e for e in cache["entries"]} if cache else {}
     old_problems = cache.get("problem_files", {}) if cache else {}
     problem_files: dict[str, list[Any]] = {}
-    built_ns = _now_ns()
+    built_ns = time.time_ns()
     changed = cache is None
     for entry in os.scandir(registry_dir):
         name = entry.name
@@ -365,9 +363,3 @@ def _save_index(
         write_json(path, data, fsync=False, indent=None)
     except OSError:
         pass  # the cache is an optimisation; a read-only state dir must not break listing
-
-
-def _now_ns() -> int:
-    import time
-
-    return time.time_ns()

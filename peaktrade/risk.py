@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from peaktrade.config import RiskConfig
 
-_SEVERITY_RANK = {"ok": 0, "warning": 1, "breach": 2}
+SEVERITY_RANK = {"ok": 0, "warning": 1, "breach": 2}
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def check_order(limits: RiskConfig, symbol: str, signed_qty: float, price: float
         )
     if not details:
         return OK
-    severity = max((d["severity"] for d in details), key=_SEVERITY_RANK.__getitem__)
+    severity = max((d["severity"] for d in details), key=SEVERITY_RANK.__getitem__)
     reasons = tuple(
         f"{d['code'] if d['severity'] == 'breach' else d['name'] + '_warning'}: "
         f"limit={_num(d['limit'])} value={_num(d['value'])}"

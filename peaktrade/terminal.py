@@ -55,7 +55,7 @@ def fit(line: str, width: int) -> str:
 
 def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, refresh_in: float) -> str:
     """One frame as text: header, summary and/or tail, status line. A load error becomes a message."""
-    c = monitoring.Colors if opts.colors else monitoring._NoColors
+    c = monitoring.Colors if opts.colors else monitoring.NoColors
     lines: list[str] = []
     try:
         snapshot, tail = load()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.artifacts import schema as S
-from peaktrade.artifacts.reader import _load_meta
+from peaktrade.artifacts.reader import load_meta
 from peaktrade.clock import parse_ts
 from peaktrade.errors import ArtifactError, RunNotFound
 from peaktrade.ids import ID_PATTERN, safe_join
@@ -47,7 +47,7 @@ def scan_runs(runs_dir: Path) -> RunScan:
         if not meta_path.is_file():
             continue
         try:
-            meta = _load_meta(meta_path)
+            meta = load_meta(meta_path)
         except ArtifactError as exc:
             result.problems.append(str(exc))
             continue

@@ -31,7 +31,7 @@ class RunReader:
         meta_path = self.run_dir / S.META
         if not meta_path.is_file():
             raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
-        self.meta = _load_meta(meta_path)
+        self.meta = load_meta(meta_path)
         self.is_legacy = "schema_version" not in self.meta
 
     @property
@@ -120,7 +120,7 @@ class RunReader:
         return S.EVENT_SCHEMA.empty_table()
 
 
-def _load_meta(path: Path) -> dict[str, Any]:
+def load_meta(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             data = json.load(fh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from peaktrade.artifacts import legacy
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.catalog import scan_runs
 from peaktrade.artifacts.reader import RunReader, read_orders
-from peaktrade.artifacts.writer import compact, remove_segments
+from peaktrade.artifacts.writer import compact, jsonable, remove_segments
 from peaktrade.atomic import write_json, write_text
 from peaktrade.clock import iso, parse_ts
 
@@ -56,12 +57,12 @@ def recover_run(run_dir: Path, now: datetime) -> Recovered:
     orders_path = run_dir / S.ORDERS
     orders = read_orders(orders_path)
     if orders_path.exists():  # drop a torn last line, keep every complete one
-        text = "".join(_dumps(o) + "\n" for o in orders)
+        text = "".join(json.dumps(o, sort_keys=True) + "\n" for o in orders)
         write_text(orders_path, text)
     rows = compact(run_dir)
     table = RunReader(run_dir).events()
     totals = legacy.totals_from_table(table)
-    last = {k: _jsonable(v) for k, v in (table.slice(table.num_rows - 1).to_pylist() or [{}])[0].items()}
+    last = {k: jsonable(v) for k, v in (table.slice(table.num_rows - 1).to_pylist() or [{}])[0].items()}
     meta.update(
         status="aborted",
         error=WRITER_DIED,
@@ -91,13 +92,3 @@ def recover_all(runs_dir: Path, now: datetime, stale_seconds: float) -> tuple[li
         except Exception as exc:  # one broken run must not stop the others
             problems.append(f"{entry.path}: recover failed: {exc}")
     return done, problems
-
-
-def _dumps(obj: dict) -> str:
-    import json
-
-    return json.dumps(obj, sort_keys=True)
-
-
-def _jsonable(value):
-    return iso(value) if isinstance(value, datetime) else value

@@ -235,7 +235,7 @@ class RunWriter:
             equity = batch.column("equity").drop_null()
             if len(equity):
                 t["first_equity"] = equity[0].as_py()
-        self._last = {k: _jsonable(last.get(k)) for k in S.EVENT_COLUMNS}
+        self._last = {k: jsonable(last.get(k)) for k in S.EVENT_COLUMNS}
         self.meta["rows"] = t["steps"]
         self.meta["last_bar_time"] = self._last.get("ts_bar")
         self.meta["summary"] = {"totals": dict(t), "last": self._last}
@@ -246,7 +246,7 @@ class RunWriter:
             self._orders_fh = open(path, "a", encoding="utf-8")
             if self.fsync:
                 fsync_dir(self.run_dir)
-        lines = "".join(json.dumps({k: _jsonable(v) for k, v in o.items()}, sort_keys=True) + "\n" for o in orders)
+        lines = "".join(json.dumps({k: jsonable(v) for k, v in o.items()}, sort_keys=True) + "\n" for o in orders)
         self._orders_fh.write(lines)
         self._orders_fh.flush()
         if self.fsync:
@@ -290,7 +290,7 @@ def _empty_totals() -> dict[str, Any]:
     }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
     return value

@@ -36,7 +36,7 @@ def monitor(args) -> int:
             return 0
         for e in scan.runs[: args.limit]:
             hb = parse_ts(e.meta.get("heartbeat_at")) or e.started_at
-            age = monitoring._age((now - hb).total_seconds()) if hb else "-"
+            age = monitoring.short_age((now - hb).total_seconds()) if hb else "-"
             status = e.meta.get("status") or ("completed" if e.meta.get("ended_at") else "running")
             print(f"{e.run_id:<72} {e.meta.get('mode', '?'):<8} {status:<10} {age:>5} ago")
         print(f"Total: {len(scan.runs)} runs in {runs_dir}")
