@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _command(p, "alerts_cmd:test")
 
+    # ops (seed Phase 51): orders, portfolio, health
+    ops = sub.add_parser("ops", help="operations: orders from signals, portfolio, health checks")
+    ops_sub = ops.add_subparsers(dest="action", metavar="ACTION", required=True)  # noqa: F841 (filled below)
+
     # monitor
     p = sub.add_parser("monitor", help="follow one run live in the terminal (Phase 33 monitor)")
     _add_config(p)

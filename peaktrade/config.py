@@ -125,6 +125,26 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class ExchangeConfig:
+    """[exchange]: the exchange behind `--source kraken`, `--mode testnet`, `ops` and the health check.
+
+    Credentials never live in this file: `api_key_env`/`api_secret_env` name the environment variables.
+    """
+
+    id: str = _opt("kraken", choices=("kraken",), help="ccxt exchange id")
+    api_url: str = _opt("", help="base URL overriding ccxt's public and private API URL (proxies, tests)")
+    timeout_seconds: float = _opt(10.0, min=0.1, max=120.0, help="per-request timeout")
+    poll_seconds: float = _opt(30.0, min=0.05, max=3600.0, help="how often a live session asks for new candles")
+    max_retries: int = _opt(3, min=0, max=20, help="retries of a network error per call")
+    backoff_seconds: float = _opt(0.5, min=0.0, max=60.0, help="first retry wait; doubles each retry, with jitter")
+    rate_limit_backoff_seconds: float = _opt(5.0, min=0.0, max=600.0, help="wait after a rate-limit answer")
+    breaker_failures: int = _opt(5, min=1, max=1000, help="consecutive failures that open the circuit breaker")
+    breaker_cooldown_seconds: float = _opt(30.0, min=0.0, max=3600.0, help="open breaker: wait before one probe")
+    api_key_env: str = _opt("KRAKEN_API_KEY", help="environment variable holding the API key")
+    api_secret_env: str = _opt("KRAKEN_API_SECRET", help="environment variable holding the API secret")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration. `source` is the file it came from (None: built-in defaults)."""
 
@@ -136,6 +156,7 @@ class Settings:
     session: SessionConfig = field(default_factory=SessionConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
 

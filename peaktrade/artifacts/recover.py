@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +13,8 @@ from peaktrade.artifacts.catalog import scan_runs
 from peaktrade.artifacts.reader import RunReader, read_orders
 from peaktrade.artifacts.writer import compact, jsonable, remove_segments
 from peaktrade.atomic import write_json, write_text
-from peaktrade.clock import iso, parse_ts
+from peaktrade.clock import iso
+from peaktrade.liveness import RUNNING, writer_state
 
 WRITER_DIED = "writer died"
 
@@ -28,25 +27,8 @@ class Recovered:
 
 
 def writer_alive(meta: dict, now: datetime, stale_seconds: float) -> bool:
-    """Is the process that writes this run still there?
-
-    On the same host its pid is asked directly; elsewhere (or if the pid was reused) a heartbeat older than
-    `stale_seconds` counts as dead.
-    """
-    if meta.get("status") != "running":
-        return False
-    heartbeat = parse_ts(meta.get("heartbeat_at")) or parse_ts(meta.get("started_at"))
-    fresh = heartbeat is not None and (now - heartbeat).total_seconds() < stale_seconds
-    pid = meta.get("pid")
-    if meta.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return fresh
-        return fresh or pid == os.getpid()
-    return fresh
+    """Is the process that writes this run still there? (`liveness.writer_state` is `running`.)"""
+    return meta.get("status") == "running" and writer_state(meta, now, stale_seconds) == RUNNING
 
 
 def recover_run(run_dir: Path, now: datetime) -> Recovered:

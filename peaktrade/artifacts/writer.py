@@ -23,6 +23,7 @@ from peaktrade.atomic import fsync_dir, remove_stale_temps, write_json
 from peaktrade.clock import iso, to_utc, utcnow
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import new_run_id, safe_join, validate_id
+from peaktrade.liveness import process_start_ticks
 from peaktrade.redact import redact
 
 
@@ -113,6 +114,7 @@ class RunWriter:
             "heartbeat_at": iso(started),
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "pid_start_ticks": process_start_ticks(os.getpid()),
             "rows": 0,
             "last_bar_time": None,
             "config_snapshot": redact(dict(config_snapshot or {})),

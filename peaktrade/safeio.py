@@ -1,0 +1,88 @@
+"""Reading files that may be hostile: FIFOs, directories, huge, non-UTF-8, NaN, deeply nested JSON.
+
+Every reader of artifacts and state files goes through here, so one bad file is skipped and named, never fatal.
+`read_bytes` never blocks on a FIFO and never reads more than it was told; `load_json` maps NaN/Infinity to
+None (browsers reject them) and turns every decoding failure into `UnreadableFile` naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from peaktrade.errors import ArtifactError
+
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+class UnreadableFile(ArtifactError):
+    """A file that exists but cannot be used; the message names it and says what to do."""
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of a regular file; `FileNotFoundError` if absent, `UnreadableFile` for anything else odd."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path}: is a directory, expected a file; remove or rename it") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot open ({exc.strerror}); check its permissions") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(f"{path}: not a regular file (a FIFO, socket or device); remove it")
+        if info.st_size > max_bytes:
+            raise UnreadableFile(f"{path}: {info.st_size} bytes, more than the {max_bytes} allowed; remove it")
+        chunks = []
+        left = max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise UnreadableFile(f"{path}: grew past the {max_bytes} bytes allowed while reading; remove it")
+        return data
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _finite_float(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def loads(data: bytes | str) -> Any:
+    """json.loads where NaN, Infinity and overflowing numbers become None. Raises ValueError/RecursionError."""
+    return json.loads(data, parse_constant=lambda _c: None, parse_float=_finite_float)
+
+
+def load_json(path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = "remove or rewrite it") -> Any:
+    """Parse a JSON file tolerantly (see `loads`); `UnreadableFile` names the file, the problem and `fix`."""
+    data = read_bytes(path, max_bytes)
+    try:
+        return loads(data)
+    except UnicodeDecodeError:
+        raise UnreadableFile(f"{path}: not UTF-8 text; {fix}") from None
+    except RecursionError:
+        raise UnreadableFile(f"{path}: JSON nested too deeply; {fix}") from None
+    except ValueError as exc:
+        raise UnreadableFile(f"{path}: not valid JSON ({exc}); {fix}") from None
+
+
+def load_json_object(path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = "remove or rewrite it") -> dict:
+    """`load_json` that also insists on a JSON object at the top."""
+    data = load_json(path, max_bytes, fix=fix)
+    if not isinstance(data, dict):
+        raise UnreadableFile(f"{path}: expected a JSON object, got {type(data).__name__}; {fix}")
+    return data
