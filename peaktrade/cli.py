@@ -70,10 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--mode", choices=("shadow", "paper", "testnet", "live"), help="default: [session].mode")
     p.add_argument("--strategy", "-s", help="default: [session].strategy (see list-strategies)")
-    p.add_argument("--symbol", help="BASE/QUOTE, default: [session].symbol")
-    p.add_argument("--timeframe", "-t", help="bar length: 1m 5m 15m 30m 1h 4h 1d 1w")
-    p.add_argument("--steps", type=int, help="stop after N bars")
-    p.add_argument("--duration", type=float, help="stop after N minutes of wall time")
+    p.add_argument("--symbol", help="BASE/QUOTE, default: from a CSV's file name, else [session].symbol")
+    p.add_argument(
+        "--timeframe", "-t", help="bar length: 1m 5m 15m 30m 1h 4h 1d 1w (a CSV replay: from its file name)"
+    )
+    p.add_argument("--steps", type=int, help="stop after N bars (counted after the strategy's warm-up)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="MINUTES",
+        help="stop after MINUTES: wall-clock time for a live source, market time for replays and synthetic data",
+    )
     p.add_argument("--source", help="synthetic, synthetic:SEED or csv:PATH/<PAIR>_<minutes>.csv")
     p.add_argument("--bar-delay", type=float, help="seconds between bars, to watch a replay live (default 0)")
     p.add_argument("--start-balance", type=float)
@@ -82,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes")
     p.add_argument("--tags", nargs="*", default=[], help="free-form labels")
     p.add_argument("--no-registry", action="store_true", help="do not write a session registry record")
+    p.add_argument("--list-strategies", action="store_true", help="list the strategies and exit (as list-strategies)")
     _command(p, "session_cmd:run")
     p = s_sub.add_parser("list-strategies", help="strategies with their parameters and defaults")
     _add_config(p)

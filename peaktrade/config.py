@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.errors import ConfigError
+from peaktrade.redact import is_secret_key, redact
 
 ENV_VAR = "PEAKTRADE_CONFIG"
 DEFAULT_PATH = Path("config/config.toml")
@@ -79,6 +80,7 @@ class SessionConfig:
     slippage_bps: float = _opt(5.0, min=0.0, max=1000.0)
     allow_short: bool = _opt(False)
     csv_gap_policy: str = _opt("fill", choices=("fill", "skip"))
+    max_gap_bars: int = _opt(1440, min=1, max=10_000_000, help="longest CSV gap (in bars) that is filled or skipped")
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ def from_dict(data: dict[str, Any], source: Path | None = None) -> Settings:
         if name not in known:
             problems.append(_unknown(where, name, table, known, "section"))
         elif name != "strategy" and not isinstance(table, dict):
-            problems.append(f"{where}: {name}: expected a table [{name}], got {_show(table)}")
+            problems.append(f"{where}: {name}: expected a table [{name}], got {_show(table, name)}")
     for name, cls in SECTIONS.items():
         table = data.get(name, {})
         if isinstance(table, dict):
@@ -257,17 +259,6 @@ def from_dict(data: dict[str, Any], source: Path | None = None) -> Settings:
     return Settings(**built, strategy=clean, source=source)
 
 
-def describe(cls: type) -> list[tuple[str, Any, str]]:
-    """(key, default, help) for each key of a section class; used by docs and `--help` texts."""
-    return [(f.name, _default_of(f), f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
-
-
-def _default_of(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]
-
-
 def _build(cls: type, table: dict[str, Any], section: str, where: str, problems: list[str]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -281,7 +272,7 @@ def _build(cls: type, table: dict[str, Any], section: str, where: str, problems:
         if ok:
             values[key] = converted
         else:
-            problems.append(f"{where}: {dotted} = {_show(value)}: {problem}")
+            problems.append(f"{where}: {dotted} = {_show(value, key)}: {problem}")
     return cls(**values)
 
 
@@ -340,12 +331,24 @@ def _unknown(where: str, dotted: str, value: Any, known: list[str], kind: str) -
     return f"{where}: {dotted}: unknown {kind}; {hint} (remove or rename it)"
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, key: str = "") -> str:
+    """The value as an error message shows it; never the value of a secret-bearing key (urls, token, ...),
+    and never credentials inside a URL, because config errors end up in cron logs."""
+    if is_secret_key(key):
+        return f"a {_kind(value)} (value hidden: {key} may hold a secret)"
     if isinstance(value, str):
+        value = redact(value)
         return f"string {value!r}"
     if isinstance(value, dict):
         return "a table"
-    return repr(value)
+    return repr(redact(value))
+
+
+def _kind(value: Any) -> str:
+    for cls, name in ((bool, "boolean"), (str, "string"), (int, "number"), (float, "number"), (list, "list")):
+        if isinstance(value, cls):
+            return name
+    return "table" if isinstance(value, dict) else type(value).__name__
 
 
 def _plain(value: Any) -> Any:

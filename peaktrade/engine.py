@@ -10,6 +10,7 @@ Order of work per bar t (no look-ahead: a decision on bar t uses bars <= t only 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +46,13 @@ class Engine:
         self.day_start_equity = cfg.start_balance
         self.num_orders = self.num_filled = self.num_blocked = self.num_rejected = 0
         self._slip = cfg.slippage_bps / 10_000.0
+
+    def warm_up(self, history: Iterable[Bar]) -> None:
+        """Show the strategy bars from before the session, without trading or counting them. The engine's own
+        signal stays flat, so the first counted bar acts on whatever the warmed-up strategy wants."""
+        update = self.strategy.update
+        for bar in history:
+            update(bar)
 
     def on_bar(self, bar: Bar, now: datetime) -> tuple[dict, tuple[Order, ...] | list[Order]]:
         """Process one closed bar; returns the event row and the orders filled, rejected or decided on it."""

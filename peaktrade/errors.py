@@ -50,3 +50,8 @@ class InvalidId(UsageError):
 
 class SessionError(PeaktradeError):
     """A trading session could not start or run."""
+
+
+class DataError(SessionError):
+    """Market data that cannot be right (a malformed or implausible row, time going backwards, a gap too long):
+    names the file, the line and the fix."""

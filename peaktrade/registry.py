@@ -22,7 +22,7 @@ from peaktrade.atomic import write_json
 from peaktrade.clock import iso, parse_ts, to_utc
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import slug, validate_id
-from peaktrade.redact import redact
+from peaktrade.redact import redact, redact_args
 
 SCHEMA_VERSION = 1
 STATUSES = ("started", "completed", "failed", "aborted")
@@ -81,7 +81,7 @@ def new_record(
     notes: str | None = None,
     tags: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """A `started` record (config redacted)."""
+    """A `started` record (config and cli_args redacted)."""
     validate_id(session_id, "session id")
     started = iso(started_at)
     return {
@@ -99,7 +99,7 @@ def new_record(
         "heartbeat_at": started,
         "config": redact(dict(config or {})),
         "metrics": {},
-        "cli_args": list(cli_args),
+        "cli_args": redact_args(list(cli_args)),
         "error": None,
         "notes": notes,
         "tags": list(tags),

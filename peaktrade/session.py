@@ -6,12 +6,11 @@ the registry, and turns Ctrl+C and SIGTERM into a clean `aborted` run.
 
 from __future__ import annotations
 
-import gc
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,15 +21,22 @@ from peaktrade.artifacts import RunWriter
 from peaktrade.clock import iso, utcnow
 from peaktrade.config import Settings
 from peaktrade.engine import Engine, EngineConfig
-from peaktrade.errors import SessionError, UsageError
+from peaktrade.errors import DataError, SessionError, UsageError
 from peaktrade.ids import new_session_id
-from peaktrade.marketdata import BarSource, open_source
+from peaktrade.marketdata import BarSource, csv_name_info, open_source
 from peaktrade.models import timeframe_seconds
 from peaktrade.risk import config_problems
 from peaktrade.strategies import get as get_strategy
 
 MODES = ("shadow", "paper", "testnet", "live")
 _REGISTRY_HEARTBEAT_S = 30.0
+_PROGRESS_EVERY = 1024  # bars between progress notices on a replay (a live or paced session: every bar)
+
+# `notify(kind, info)` is how a running session tells its caller (the CLI prints) what happens, while it happens:
+#   "warmup"   {"bars", "needed", "source"}            the strategy has seen its history
+#   "started"  {"run_id", "run_dir", "session_id"}     the run directory exists: it can be monitored now
+#   "progress" {"step", "ts_bar", "equity"}            throttled; the CLI shows it only on a terminal
+Notify = Callable[[str, dict], None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class SessionPlan:
     slippage_bps: float
     allow_short: bool
     gap_policy: str
+    max_gap_bars: int = 1440
     notes: str = ""
     tags: tuple[str, ...] = ()
     use_registry: bool = True
@@ -64,6 +71,8 @@ class SessionPlan:
             stop.append(f"{self.steps} bars")
         if self.duration_minutes is not None:
             stop.append(f"{self.duration_minutes:g} min")
+        if not stop and self.source.startswith("synthetic"):
+            stop.append("never: synthetic data does not end; a real run needs --steps N or --duration MINUTES")
         return [
             ("mode", self.mode),
             ("strategy", f"{self.strategy} {self.params}"),
@@ -91,8 +100,11 @@ class SessionResult:
     registry_path: Path | None
 
 
-def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
-    """Merge CLI flags over `[session]` and validate the result (UsageError names the flag and the fix)."""
+def make_plan(settings: Settings, *, dry_run: bool = False, **flags: Any) -> SessionPlan:
+    """Merge CLI flags over `[session]` and validate the result (UsageError names the flag and the fix).
+
+    A CSV replay takes its symbol and timeframe from the file name `<PAIR>_<minutes>.csv` unless the flags give
+    them. `dry_run` accepts a plan without an end (it is only printed)."""
     s = settings.session
     pick = lambda name, default: default if flags.get(name) is None else flags[name]  # noqa: E731
     mode = pick("mode", s.mode)
@@ -110,7 +122,21 @@ def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
     name = pick("strategy", s.strategy)
     spec = get_strategy(name)
     params = {**spec.defaults(), **settings.strategy.get(name, {})}
+    source = pick("source", s.source)
     timeframe = pick("timeframe", s.timeframe)
+    symbol = pick("symbol", s.symbol)
+    if source.startswith("csv:") and len(source) > 4:
+        file_symbol, file_timeframe = csv_name_info(source[4:])
+        if flags.get("timeframe") is not None and flags["timeframe"] != file_timeframe:
+            raise UsageError(
+                f"--timeframe {flags['timeframe']}: {source[4:]} holds {file_timeframe} bars (its file name says "
+                f"so); drop --timeframe or replay a <PAIR>_<minutes>.csv file of that interval"
+            )
+        timeframe = file_timeframe
+        if flags.get("symbol") is None:
+            if file_symbol is None:
+                raise UsageError(f"{source[4:]}: cannot tell the symbol from the file name; give --symbol BASE/QUOTE")
+            symbol = file_symbol
     try:
         timeframe_seconds(timeframe)
     except ValueError as exc:
@@ -122,8 +148,7 @@ def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
         raise UsageError("--duration must be a positive number of minutes")
     if delay < 0:
         raise UsageError("--bar-delay must be >= 0 seconds")
-    source = pick("source", s.source)
-    if source.startswith("synthetic") and steps is None and duration is None:
+    if source.startswith("synthetic") and steps is None and duration is None and not dry_run:
         raise UsageError("synthetic data never ends: give --steps N or --duration MINUTES")
     fraction = pick("position_fraction", s.position_fraction)
     if not 0 < fraction <= 1:
@@ -131,7 +156,6 @@ def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
     balance = pick("start_balance", s.start_balance)
     if balance <= 0:
         raise UsageError(f"--start-balance {balance}: must be positive")
-    symbol = pick("symbol", s.symbol)
     if "/" not in symbol:
         raise UsageError(f"--symbol {symbol!r}: use BASE/QUOTE, e.g. BTC/EUR")
     return SessionPlan(
@@ -150,6 +174,7 @@ def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
         slippage_bps=s.slippage_bps,
         allow_short=s.allow_short,
         gap_policy=s.csv_gap_policy,
+        max_gap_bars=s.max_gap_bars,
         notes=flags.get("notes") or "",
         tags=tuple(flags.get("tags") or ()),
         use_registry=not flags.get("no_registry", False),
@@ -162,9 +187,20 @@ def open_plan_source(plan: SessionPlan, now: datetime) -> BarSource:
     """The plan's data source; a synthetic feed is laid out so that its last bar closes about now."""
     tf = timeframe_seconds(plan.timeframe)
     start = datetime.fromtimestamp((int(now.timestamp()) // tf) * tf, now.tzinfo)
-    if plan.steps:
-        start -= timedelta(seconds=tf * plan.steps)
-    return open_source(plan.source, timeframe=plan.timeframe, start=start, gap_policy=plan.gap_policy)
+    bars = [n for n in (plan.steps, _duration_bars(plan.duration_minutes, tf)) if n]
+    if bars:
+        start -= timedelta(seconds=tf * min(bars))
+    return open_source(
+        plan.source,
+        timeframe=plan.timeframe,
+        start=start,
+        gap_policy=plan.gap_policy,
+        max_gap_bars=plan.max_gap_bars,
+    )
+
+
+def _duration_bars(minutes: float | None, tf: int) -> int | None:
+    return math.ceil(minutes * 60 / tf) if minutes else None
 
 
 class _Stop:
@@ -196,8 +232,11 @@ def run(
     *,
     stop: threading.Event | None = None,
     on_bar: Callable[[dict], None] | None = None,
+    notify: Notify | None = None,
 ) -> SessionResult:
-    """Run the session to its end; never raises for trading or data problems (they end as `failed`)."""
+    """Run the session to its end. The strategy first warms up on the source's history; data that is refused
+    before the first counted bar (an empty file, a bad row in the warm-up) raises `DataError` and no run is
+    created. Later trading or data problems never raise: the run ends `failed`."""
     import dataclasses
 
     started = utcnow()
@@ -217,6 +256,8 @@ def run(
         ),
         strategy,
     )
+    tell = notify or _ignore
+    _warm_up(plan, spec.warmup_bars(plan.params), source, engine, tell)
     logging_cfg = settings.shadow_paper_logging
     session_id = new_session_id(plan.mode, started)
     snapshot = {
@@ -257,11 +298,14 @@ def run(
     )
     reg_dir = settings.paths.registry_dir
     reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
+    tell("started", {"run_id": writer.run_id, "run_dir": writer.run_dir, "session_id": session_id})
     status, error = "completed", None
-    deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes else None
+    # --duration: wall-clock time for a live source; market time (the bars' own timestamps) for a replay.
+    deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes and source.live else None
+    market_bars = None if source.live else _duration_bars(plan.duration_minutes, timeframe_seconds(source.timeframe))
     with _Stop(stop) as stopper:
         try:
-            _loop(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir)
+            _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, tell, record, reg_dir)
             if stopper.event.is_set():
                 status, error = "aborted", stopper.reason or "stopped"
         except SessionError as exc:
@@ -270,6 +314,9 @@ def run(
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         for order in engine.finish():
             writer.append_order(order.record())
+        for note in source.notes:
+            writer.meta["notes"] = "\n".join(filter(None, [writer.meta.get("notes"), note]))
+            record["notes"] = "\n".join(filter(None, [record.get("notes"), note]))
         writer.close(status, error)
     metrics = session_metrics(engine, plan.start_balance)
     record.update(status=status, error=error, finished_at=iso(utcnow()), heartbeat_at=iso(utcnow()), metrics=metrics)
@@ -278,30 +325,30 @@ def run(
     return SessionResult(writer.run_id, writer.run_dir, session_id, status, error, metrics, reg_path)
 
 
-@contextmanager
-def _few_gc_pauses() -> Iterator[None]:
-    """The bar loop allocates many short-lived, acyclic objects (bars, rows); the default gen-0 threshold
-    makes the cyclic GC run every 700 of them and costs ~20% of a replay. Raise it for the loop only."""
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
+def _ignore(kind: str, info: dict) -> None:
+    pass
 
 
-def _loop(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir) -> None:
-    with _few_gc_pauses():
-        _bars(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir)
+def _warm_up(plan: SessionPlan, needed: int, source: BarSource, engine: Engine, tell: Notify) -> None:
+    """Feed the strategy its history before the first counted bar, so a short session can trade at once."""
+    history = source.history(needed) if needed else []
+    if len(history) < needed and not source.live:
+        raise DataError(
+            f"{source.describe()}: only {len(history)} bars, fewer than the {needed} bars of history "
+            f"{plan.strategy} needs to warm up (and then bars to trade on); use a longer file or shorter windows"
+        )
+    engine.warm_up(history)
+    tell("warmup", {"bars": len(history), "needed": needed, "source": source.describe()})
 
 
-def _bars(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir) -> None:
+def _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, tell, record, reg_dir) -> None:
     now = utcnow
     append_event, append_order = writer.append_event, writer.append_order
     steps = plan.steps
     delay = plan.bar_delay
+    every = 1 if delay or source.live else _PROGRESS_EVERY
+    tf = timedelta(seconds=timeframe_seconds(source.timeframe))
+    market_end = None
     last_registry = time.monotonic()
     for bar in source:
         if stopper.event.is_set():
@@ -313,8 +360,15 @@ def _bars(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_d
         append_event(row)
         if on_bar is not None:
             on_bar(row)
+        if engine.step % every == 0:
+            tell("progress", row)
         if steps is not None and engine.step >= steps:
             return
+        if market_bars is not None:  # market time: stop once a bar closes at or after first open + duration
+            if market_end is None:
+                market_end = bar.ts + tf * market_bars
+            if bar.ts + tf >= market_end:
+                return
         if deadline is not None and time.monotonic() >= deadline:
             return
         if delay:
@@ -323,6 +377,8 @@ def _bars(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_d
                 record["heartbeat_at"] = iso(utcnow())
                 registry.write_record(reg_dir, record)
                 last_registry = time.monotonic()
+    if engine.step == 0 and not source.live:
+        raise DataError(f"{source.describe()}: no bars left after the warm-up; use a longer file")
 
 
 def _sleep(seconds: float, writer: RunWriter, stopper: _Stop) -> None:

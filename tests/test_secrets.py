@@ -6,7 +6,7 @@ from pathlib import Path
 
 from peaktrade import config, registry
 from peaktrade.artifacts import RunWriter
-from peaktrade.redact import redact, scrub
+from peaktrade.redact import redact
 from tests.conftest import T0, event
 
 SECRETS = ["tgram://123456:AAbbCCdd-secret-bot-token/987", "hunter2-password-value"]
@@ -65,7 +65,3 @@ def test_redact_keeps_structure_and_harmless_values() -> None:
         "token": "",
         "nested": [{"secret": "***"}],
     }
-
-
-def test_scrub_removes_known_values_from_messages() -> None:
-    assert scrub(f"failed to post {SECRETS[0]}", SECRETS) == "failed to post ***"

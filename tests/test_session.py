@@ -202,7 +202,8 @@ def test_cli_failed_replay_finalizes_artifacts(workspace: Path) -> None:
     assert out.returncode == 1 and "XBTEUR_1.csv:201" in out.stdout
     [entry] = scan_runs(workspace / "live_runs").runs
     r = RunReader(entry.path)
-    assert r.meta["status"] == "failed" and "DataError" in r.meta["error"] and r.events().num_rows == 200
+    # the first 30 rows warm ma_crossover up (slow_window 30); rows 31..200 are traded, row 201 is refused
+    assert r.meta["status"] == "failed" and "DataError" in r.meta["error"] and r.events().num_rows == 170
     assert not (workspace / "reports").exists()
 
 

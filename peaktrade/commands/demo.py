@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from peaktrade.commands import settings
+from peaktrade.commands import few_gc_pauses, settings
 
 
 def demo(args) -> int:
@@ -22,7 +22,8 @@ def demo(args) -> int:
             line += f"\n          error: {result.error}"
         print(line + f"\n          run: {result.run_dir}\n", flush=True)
 
-    results = list(run_demo(cfg, show))
+    with few_gc_pauses():
+        results = list(run_demo(cfg, show))
     latest = results[-1]
     paths = cfg.paths
     report_files = _reports(cfg, results)

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import sys
+import time
 
-from peaktrade.commands import settings
+from peaktrade.commands import few_gc_pauses, settings
 
 
 def run(args) -> int:
     from peaktrade import session
 
+    if args.list_strategies:
+        return list_strategies(args)
     cfg = settings(args)
     plan = session.make_plan(
         cfg,
+        dry_run=args.dry_run,
         mode=args.mode,
         strategy=args.strategy,
         symbol=args.symbol,
@@ -32,17 +36,60 @@ def run(args) -> int:
             print(f"  {line}")
         return 0
     print(f"session: {plan.mode} {plan.strategy} {plan.symbol} {plan.timeframe} from {plan.source}", flush=True)
-    result = session.run(plan, cfg)
-    print_result(result, cfg.general.base_currency, args.config)
+    progress = _Progress(plan.steps) if sys.stderr.isatty() else None
+
+    def notify(kind: str, info: dict) -> None:
+        if kind == "warmup":
+            print(f"Warmup complete: {info['bars']:,} bars of history from {info['source']}", flush=True)
+        elif kind == "started":
+            print(f"run         {info['run_dir']}", flush=True)
+            print(f"tip: monitor this run with `{session.monitor_tip(info['run_id'], args.config)}`", flush=True)
+        elif kind == "progress" and progress is not None:
+            progress.show(info)
+
+    try:
+        with few_gc_pauses():
+            result = session.run(plan, cfg, notify=notify)
+    finally:
+        if progress is not None:
+            progress.clear()
+    print_result(result, cfg.general.base_currency)
     return 0 if result.status == "completed" else 1
 
 
-def print_result(result, currency: str, config: str | None) -> None:
-    from peaktrade import session
+class _Progress:
+    """A one-line status on stderr, rewritten in place at most a few times a second (only on a terminal)."""
 
+    def __init__(self, steps: int | None):
+        self.steps = steps
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def show(self, row: dict) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        done = int(row["step"]) + 1
+        of = f"/{self.steps:,}" if self.steps else ""
+        rate = done / max(now - self.started, 1e-9)
+        ts = row["ts_bar"].strftime("%Y-%m-%d %H:%M") if hasattr(row["ts_bar"], "strftime") else row["ts_bar"]
+        sys.stderr.write(
+            f"\r\x1b[K  bar {done:,}{of}  {ts}  equity {row['equity']:,.2f}  {rate:,.0f} bars/s  (Ctrl+C stops)"
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def print_result(result, currency: str) -> None:
     m = result.metrics
     print(f"status      {result.status}" + (f" ({result.error})" if result.error else ""))
-    print(f"run         {result.run_dir}")
     if result.registry_path:
         print(f"registry    {result.registry_path}")
     print(
@@ -57,7 +104,6 @@ def print_result(result, currency: str, config: str | None) -> None:
         f"pnl         realized {m['realized_pnl']:+,.2f}   unrealized {m['unrealized_pnl']:+,.2f}   "
         f"fees {m['fees']:,.2f}"
     )
-    print(f"tip: watch it with `{session.monitor_tip(result.run_id, config)}`")
 
 
 def list_strategies(args) -> int:

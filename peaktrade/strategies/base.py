@@ -33,6 +33,12 @@ class StrategySpec:
     factory: Callable[..., Strategy]
     # Cross-parameter rules: (predicate over the params dict, message naming the fix).
     rules: tuple[tuple[Callable[[dict[str, Any]], bool], str], ...] = ()
+    # Bars of history the strategy needs before its first signal, from its (merged) parameters.
+    warmup: Callable[[dict[str, Any]], int] = lambda p: 0
+
+    def warmup_bars(self, params: dict[str, Any]) -> int:
+        """How many bars of history to feed before the first counted bar (see `Engine.warm_up`)."""
+        return int(self.warmup({**self.defaults(), **params}))
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

@@ -104,6 +104,7 @@ SPECS = (
         ),
         MaCrossover,
         ((lambda p: p["fast_window"] < p["slow_window"], "fast_window: must be smaller than slow_window"),),
+        warmup=lambda p: p["slow_window"],
     ),
     StrategySpec(
         "rsi_reversion",
@@ -116,6 +117,7 @@ SPECS = (
         ),
         RsiReversion,
         ((lambda p: p["lower"] < p["exit_level"] < p["upper"], "exit_level: must lie between lower and upper"),),
+        warmup=lambda p: p["window"] + 1,
     ),
     StrategySpec(
         "breakout",
@@ -125,6 +127,7 @@ SPECS = (
             Param("exit_window", int, 10, "exit channel length in bars", 1),
         ),
         Breakout,
+        warmup=lambda p: max(p["window"], p["exit_window"]),
     ),
     StrategySpec(
         "momentum",
@@ -134,5 +137,6 @@ SPECS = (
             Param("threshold", float, 0.002, "minimum absolute return to take a position (fraction)", 0),
         ),
         Momentum,
+        warmup=lambda p: p["lookback"],
     ),
 )
