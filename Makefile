@@ -28,6 +28,11 @@ format: $(STAMP)
 	$(BIN)/ruff format peaktrade tests benchmarks
 	$(BIN)/ruff check --fix peaktrade tests benchmarks
 
+# Build the site from live_runs/ and the registry, then serve it on http://127.0.0.1:8000/ (Ctrl+C stops).
+site-serve: $(STAMP)
+	$(BIN)/peaktrade site build
+	$(BIN)/peaktrade site serve
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 

@@ -232,14 +232,15 @@ def from_dict(data: dict[str, Any], source: Path | None = None) -> Settings:
         if name not in known:
             problems.append(_unknown(where, name, table, known, "section"))
         elif name != "strategy" and not isinstance(table, dict):
-            problems.append(f"{where}: {name}: expected a table [{name}], got {_show(table, name)}")
+            # only the kind: a whole section written as a value may be a secret (alerts = "tgram://...")
+            problems.append(f"{where}: {name}: expected a table [{name}], got a {_kind(table)}")
     for name, cls in SECTIONS.items():
         table = data.get(name, {})
         if isinstance(table, dict):
             built[name] = _build(cls, table, name, where, problems)
     strategies = data.get("strategy", {})
     if not isinstance(strategies, dict):
-        problems.append(f"{where}: strategy: expected tables [strategy.<name>], got {_show(strategies)}")
+        problems.append(f"{where}: strategy: expected tables [strategy.<name>], got a {_kind(strategies)}")
         strategies = {}
     clean: dict[str, dict[str, Any]] = {}
     if strategies:

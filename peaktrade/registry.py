@@ -11,7 +11,6 @@ import json
 import os
 import time
 import typing
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,20 +24,6 @@ from peaktrade.ids import slug, validate_id
 from peaktrade.redact import redact, redact_args
 
 SCHEMA_VERSION = 1
-STATUSES = ("started", "completed", "failed", "aborted")
-METRIC_KEYS = (
-    "realized_pnl",
-    "unrealized_pnl",
-    "max_drawdown",
-    "num_orders",
-    "num_trades",
-    "num_blocked",
-    "fees",
-    "steps",
-    "fill_rate",
-    "final_equity",
-    "return_pct",
-)
 _INDEX_VERSION = 3
 _RACY_NS = 2_000_000_000  # a directory changed this close to an index build is re-checked file by file
 _INDEX_FIELDS = (
@@ -262,39 +247,6 @@ def find_session(registry_dir: Path, session_id: str, index_path: Path | None = 
         if entry["session_id"] == session_id:
             return load_record(Path(registry_dir) / entry["_file"])
     return None
-
-
-def stats(registry_dir: Path, filters: Filters = Filters(), index_path: Path | None = None) -> dict[str, Any]:
-    """Counts by status/mode/run_type, realized PnL per mode (never summed across modes), average max
-    drawdown, first and last start. Computed from the index alone."""
-    match = filters.matcher()
-    entries = [e for e in scan(registry_dir, index_path).entries if match(e)]
-    pnl_by_mode: dict[str, float] = {}
-    by_status: Counter[str] = Counter()
-    by_mode: Counter[str] = Counter()
-    by_run_type: Counter[str] = Counter()
-    drawdowns = []
-    for e in entries:
-        mode = e["mode"] or "unknown"
-        by_mode[mode] += 1
-        by_status[e["status"] or "unknown"] += 1
-        by_run_type[e["run_type"] or "unknown"] += 1
-        pnl = e["realized_pnl"]
-        if pnl is not None:
-            pnl_by_mode[mode] = pnl_by_mode.get(mode, 0.0) + pnl
-        if e["max_drawdown"] is not None:
-            drawdowns.append(e["max_drawdown"])
-    starts = [e["started_at"] for e in entries]
-    return {
-        "num_sessions": len(entries),
-        "by_status": dict(sorted(by_status.items())),
-        "by_mode": dict(sorted(by_mode.items())),
-        "by_run_type": dict(sorted(by_run_type.items())),
-        "realized_pnl_by_mode": {k: round(v, 10) for k, v in sorted(pnl_by_mode.items())},
-        "avg_max_drawdown": (sum(drawdowns) / len(drawdowns)) if drawdowns else 0.0,
-        "first_started_at": starts[-1] if starts else None,
-        "last_started_at": starts[0] if starts else None,
-    }
 
 
 # -- index ------------------------------------------------------------------------------------------------

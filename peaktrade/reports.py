@@ -16,8 +16,6 @@ from peaktrade import views
 from peaktrade.atomic import write_bytes, write_text
 from peaktrade.templating import environment
 
-FORMATS = ("markdown", "html", "both")
-
 
 def render_sessions_report(
     records: Sequence[Mapping[str, Any]], *, generated_at: datetime, filters: str, currency: str

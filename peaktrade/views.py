@@ -13,7 +13,6 @@ from typing import Any
 from peaktrade.clock import parse_ts
 
 STATUSES = ("started", "completed", "failed", "aborted")
-MODE_COLOURS = {"shadow": "purple", "testnet": "amber", "paper": "sky", "live": "rose"}
 STATUS_LABELS = {"completed": "OK", "failed": "FAIL", "aborted": "ABORT", "started": "RUN"}
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade import registry
+from peaktrade import registry, views
 from peaktrade.errors import InvalidId
+from peaktrade.site.model import sessions_as_records
 from tests.conftest import T0, run_cli
 
 
@@ -128,10 +129,15 @@ def test_naive_timestamps_from_the_original_system(tmp_path: Path) -> None:
 
 
 def test_stats_never_sum_pnl_across_modes(tmp_path: Path) -> None:
+    # One function computes session stats (views.sessions_summary): reports use it on records, the site on
+    # index entries; both must agree.
     add(tmp_path, 1, mode="shadow", pnl=100.0, dd=0.02, status="completed")
     add(tmp_path, 2, mode="paper", pnl=-40.0, dd=0.08, status="failed")
     add(tmp_path, 3, mode="paper", pnl=60.0, dd=0.05, status="completed")
-    s = registry.stats(tmp_path)
+    from_index = views.sessions_summary(sessions_as_records(registry.scan(tmp_path).entries))
+    records, _ = registry.list_records(tmp_path)
+    s = views.sessions_summary(records)
+    assert s == from_index
     assert s["num_sessions"] == 3
     assert s["realized_pnl_by_mode"] == {"paper": 20.0, "shadow": 100.0}
     assert s["by_status"] == {"completed": 2, "failed": 1}
@@ -139,8 +145,9 @@ def test_stats_never_sum_pnl_across_modes(tmp_path: Path) -> None:
     assert s["first_started_at"].startswith("2025-01-01T00:01") and s["last_started_at"].startswith(
         "2025-01-01T00:03"
     )
-    assert registry.stats(tmp_path, registry.Filters(status="completed"))["num_sessions"] == 2
-    assert registry.stats(tmp_path / "missing")["num_sessions"] == 0
+    completed, _ = registry.list_records(tmp_path, registry.Filters(status="completed"))
+    assert views.sessions_summary(completed)["num_sessions"] == 2
+    assert views.sessions_summary(registry.scan(tmp_path / "missing").entries)["num_sessions"] == 0
 
 
 def test_index_cache_sees_new_changed_and_removed_records(tmp_path: Path) -> None:

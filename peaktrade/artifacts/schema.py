@@ -16,7 +16,6 @@ SEGMENT_PREFIX = "seg-"
 SEGMENT_SUFFIX = ".arrows"
 ROW_GROUP_ROWS = 16_384  # <= 64k (DESIGN); small enough that a tail read decodes little
 
-STATUSES = ("running", "completed", "failed", "aborted")
 FINAL_STATUSES = ("completed", "failed", "aborted")
 
 _TS = pa.timestamp("ms", tz="UTC")
@@ -54,22 +53,6 @@ EVENT_SCHEMA = pa.schema(
 )
 
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
-TIME_COLUMNS = ("ts_bar", "ts_event")
-
-# Orders log record keys, in the order they are written.
-ORDER_FIELDS = (
-    "ts",
-    "step",
-    "symbol",
-    "side",
-    "qty",
-    "price",
-    "notional",
-    "status",
-    "reasons",
-    "fill_price",
-    "fee",
-)
 
 
 def segment_name(seq: int) -> str:
