@@ -86,8 +86,8 @@ def new_record(
         "metrics": {},
         "cli_args": redact_args(list(cli_args)),
         "error": None,
-        "notes": notes,
-        "tags": list(tags),
+        "notes": redact(notes),
+        "tags": redact(list(tags)),
         "created_at": started,
     }
 

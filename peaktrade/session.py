@@ -298,12 +298,13 @@ def run(
     )
     reg_dir = settings.paths.registry_dir
     reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
-    tell("started", {"run_id": writer.run_id, "run_dir": writer.run_dir, "session_id": session_id})
     status, error = "completed", None
     # --duration: wall-clock time for a live source; market time (the bars' own timestamps) for a replay.
     deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes and source.live else None
     market_bars = None if source.live else _duration_bars(plan.duration_minutes, timeframe_seconds(source.timeframe))
     with _Stop(stop) as stopper:
+        # told once Ctrl+C and SIGTERM end the run cleanly: someone acting on the tip may stop it at once
+        tell("started", {"run_id": writer.run_id, "run_dir": writer.run_dir, "session_id": session_id})
         try:
             _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, tell, record, reg_dir)
             if stopper.event.is_set():

@@ -118,8 +118,8 @@ class RunWriter:
             "rows": 0,
             "last_bar_time": None,
             "config_snapshot": redact(dict(config_snapshot or {})),
-            "notes": notes or "",
-            "tags": list(tags),
+            "notes": redact(notes or ""),  # free text may carry a URL with a token
+            "tags": redact(list(tags)),
             "summary": {"totals": _empty_totals(), "last": {}},
         }
         writer = cls(
