@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     # session
     session = sub.add_parser("session", help="trading sessions and the session registry")
     s_sub = session.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = s_sub.add_parser("run", help="run a trading session (shadow or paper) and record it")
+    p = s_sub.add_parser("run", help="run a trading session (shadow, paper or testnet) and record it")
     _add_config(p)
     p.add_argument("--mode", choices=("shadow", "paper", "testnet", "live"), help="default: [session].mode")
     p.add_argument("--strategy", "-s", help="default: [session].strategy (see list-strategies)")
@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeframe", "-t", help="bar length: 1m 5m 15m 30m 1h 4h 1d 1w")
     p.add_argument("--steps", type=int, help="stop after N bars")
     p.add_argument("--duration", type=float, help="stop after N minutes of wall time")
-    p.add_argument("--source", help="synthetic, synthetic:SEED or csv:PATH/<PAIR>_<minutes>.csv")
+    p.add_argument(
+        "--source", help="synthetic, synthetic:SEED, csv:PATH/<PAIR>_<minutes>.csv or kraken (live closed candles)"
+    )
     p.add_argument("--bar-delay", type=float, help="seconds between bars, to watch a replay live (default 0)")
     p.add_argument("--start-balance", type=float)
     p.add_argument("--position-fraction", type=float, help="position size as a fraction of equity")

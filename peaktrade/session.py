@@ -103,10 +103,9 @@ def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
             "--mode live is refused: live trading is governance-locked in peaktrade; use shadow, paper or testnet"
         )
     if mode == "testnet":
-        raise UsageError(
-            "--mode testnet needs the Kraken exchange integration (orders validated by the exchange, "
-            "never executed), which this version does not have yet; use shadow or paper"
-        )
+        from peaktrade.exchange import require_credentials
+
+        require_credentials(settings.exchange, why="--mode testnet (every order is validated by Kraken)")
     name = pick("strategy", s.strategy)
     spec = get_strategy(name)
     params = {**spec.defaults(), **settings.strategy.get(name, {})}
@@ -158,8 +157,13 @@ def make_plan(settings: Settings, **flags: Any) -> SessionPlan:
     )
 
 
-def open_plan_source(plan: SessionPlan, now: datetime) -> BarSource:
+def open_plan_source(plan: SessionPlan, now: datetime, settings: Settings | None = None, client=None) -> BarSource:
     """The plan's data source; a synthetic feed is laid out so that its last bar closes about now."""
+    if plan.source == "kraken":
+        from peaktrade.livefeed import KrakenLiveSource
+
+        cfg = (settings or Settings()).exchange
+        return KrakenLiveSource(client, plan.symbol, plan.timeframe, cfg.poll_seconds, plan.gap_policy)
     tf = timeframe_seconds(plan.timeframe)
     start = datetime.fromtimestamp((int(now.timestamp()) // tf) * tf, now.tzinfo)
     if plan.steps:
@@ -196,15 +200,21 @@ def run(
     *,
     stop: threading.Event | None = None,
     on_bar: Callable[[dict], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> SessionResult:
-    """Run the session to its end; never raises for trading or data problems (they end as `failed`)."""
+    """Run the session to its end; never raises for trading or data problems (they end as `failed`).
+
+    `on_status` receives one-line notices of the data feed (exchange unreachable, back, gaps)."""
     import dataclasses
+
+    from peaktrade.execution import executor_for
 
     started = utcnow()
     risk = dataclasses.replace(settings.live_risk, **plan.risk_overrides)
     spec = get_strategy(plan.strategy)
     strategy = spec.build(plan.params)
-    source = open_plan_source(plan, started)
+    client = _exchange_client(plan, settings)
+    source = open_plan_source(plan, started, settings, client)
     engine = Engine(
         EngineConfig(
             plan.symbol,
@@ -216,6 +226,7 @@ def run(
             risk,
         ),
         strategy,
+        executor_for(plan.mode, client),
     )
     logging_cfg = settings.shadow_paper_logging
     session_id = new_session_id(plan.mode, started)
@@ -260,6 +271,7 @@ def run(
     status, error = "completed", None
     deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes else None
     with _Stop(stop) as stopper:
+        _bind_live(source, writer, stopper, on_status, settings, strategy)
         try:
             _loop(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir)
             if stopper.event.is_set():
@@ -276,6 +288,39 @@ def run(
     if plan.use_registry:
         reg_path = registry.write_record(reg_dir, record)
     return SessionResult(writer.run_id, writer.run_dir, session_id, status, error, metrics, reg_path)
+
+
+def _exchange_client(plan: SessionPlan, settings: Settings):
+    """One client (one circuit breaker) shared by the live feed and the testnet executor, or None."""
+    if plan.source != "kraken" and plan.mode != "testnet":
+        return None
+    from peaktrade.exchange import ExchangeClient, credentials
+
+    return ExchangeClient(settings.exchange, credentials(settings.exchange))
+
+
+def _bind_live(source, writer: RunWriter, stopper: _Stop, on_status, settings: Settings, strategy) -> None:
+    """A live source: heartbeat while waiting, feed notices into meta.json (`feed_status`, notes) and the
+    status line, then warm the strategy up on recent closed candles (they are not counted as steps)."""
+    bind = getattr(source, "bind", None)
+    if bind is None:
+        return
+
+    def status(message: str) -> None:
+        stamp = iso(utcnow())
+        writer.meta["feed_status"] = f"{stamp} {message}"
+        notes = writer.meta.get("notes") or ""
+        writer.meta["notes"] = "\n".join([*notes.splitlines()[-19:], f"{stamp} {message}"]).strip()
+        writer.heartbeat()
+        if on_status is not None:
+            on_status(message)
+
+    bind(stopper.event, writer.heartbeat, status)
+    warm = source.history(settings.exchange.history_bars)
+    for bar in warm:
+        strategy.update(bar)
+    if warm:
+        status(f"warm-up on {len(warm)} closed candles up to {iso(warm[-1].ts)}; now polling for new ones")
 
 
 @contextmanager

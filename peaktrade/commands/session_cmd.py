@@ -32,7 +32,7 @@ def run(args) -> int:
             print(f"  {line}")
         return 0
     print(f"session: {plan.mode} {plan.strategy} {plan.symbol} {plan.timeframe} from {plan.source}", flush=True)
-    result = session.run(plan, cfg)
+    result = session.run(plan, cfg, on_status=lambda message: print(f"feed: {message}", file=sys.stderr, flush=True))
     print_result(result, cfg.general.base_currency, args.config)
     return 0 if result.status == "completed" else 1
 
