@@ -95,6 +95,7 @@ def test_live_shadow_session_rides_out_an_outage_and_ends_on_sigterm(workspace: 
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err  # aborted sessions exit 1, as before
+    assert "status      aborted (SIGTERM)" in out
     assert "feed: exchange unreachable since" in err and "catching up 3 closed candles" in err
     run = one_run(workspace)
     meta = json.loads((run / "meta.json").read_text())
