@@ -6,6 +6,7 @@ ccxt runs its own code path; only its base URLs point at the stub (tests/helpers
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import threading
 from dataclasses import replace
@@ -304,3 +305,24 @@ def test_feed_gaps_follow_the_gap_policy(stub: KrakenStub, policy: str, expected
     else:
         assert times == [6000, 6180, 6240, 6300]
     assert any("2 interval(s) without a candle" in n for n in notices)
+
+
+def test_only_validate_order_can_send_an_order() -> None:
+    """Structural: the one call that reaches AddOrder is in `ExchangeClient.validate_order`, which sets validate."""
+    from pathlib import Path
+
+    import peaktrade
+
+    # any call of a ccxt method that places or edits an order (snake or camel case, raw or unified)
+    pattern = re.compile(r"\.\s*(private_?post_?add_?order\w*|create_?\w*order\w*|edit_?order\w*)\s*\(", re.I)
+    hits = {
+        str(path.relative_to(Path(peaktrade.__file__).parent)): len(pattern.findall(path.read_text()))
+        for path in Path(peaktrade.__file__).parent.rglob("*.py")
+        if pattern.search(path.read_text())
+    }
+    assert hits == {"exchange.py": 1}
+    source = (Path(peaktrade.__file__).parent / "exchange.py").read_text()
+    send = source[source.index("def send(ex: Any)") : source.index('raw = self._call("AddOrder"')]
+    assert 'order["validate"] = "true"' in send and send.index('order["validate"]') < send.index(
+        "private_post_addorder"
+    )
