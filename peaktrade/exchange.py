@@ -177,7 +177,7 @@ class ExchangeClient:
     ):
         self.cfg = cfg
         self._creds = creds
-        self._stop = stop
+        self.stop = stop  # set: retry waits end at once and no further retry is made (Ctrl+C, SIGTERM)
         self._clock = clock
         self._exchange: Any = None
         self._markets: dict[str, Any] | None = None
@@ -341,11 +341,11 @@ class ExchangeClient:
         return base * (0.5 + random.random())  # jitter: clients that failed together do not retry together
 
     def _stopped(self) -> bool:
-        return self._stop is not None and self._stop.is_set()
+        return self.stop is not None and self.stop.is_set()
 
     def _sleep(self, seconds: float) -> None:
-        if self._stop is not None:
-            self._stop.wait(seconds)
+        if self.stop is not None:
+            self.stop.wait(seconds)
         else:
             time.sleep(seconds)
 

@@ -43,10 +43,10 @@ class KrakenLiveSource:
     stop: threading.Event = field(default_factory=threading.Event)
     on_wait: Callable[[], None] = _ignore
     on_status: Callable[[str], None] = _ignore
-    _last_ts: int | None = None
-    _last_close: float | None = None
-    _failing_since: datetime | None = None
-    _failed_polls: int = 0
+    _last_ts: int | None = field(default=None, init=False)  # the newest candle delivered (unix seconds)
+    _last_close: float | None = field(default=None, init=False)
+    _failing_since: datetime | None = field(default=None, init=False)
+    _failed_polls: int = field(default=0, init=False)
 
     def describe(self) -> str:
         return f"kraken:{self.symbol} (closed candles, poll {self.poll_seconds:g} s, gaps: {self.gap_policy})"
@@ -54,7 +54,7 @@ class KrakenLiveSource:
     def bind(self, stop: threading.Event, on_wait: Callable[[], None], on_status: Callable[[str], None]) -> None:
         """Attach the session's stop event, heartbeat and status line (called once the run exists)."""
         self.stop = stop
-        self.client._stop = stop  # a retry wait also ends at once on Ctrl+C
+        self.client.stop = stop  # a retry wait also ends at once on Ctrl+C
         self.on_wait = on_wait
         self.on_status = on_status
 
