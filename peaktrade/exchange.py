@@ -21,7 +21,8 @@ API (for sessions, `ops`, `signals` and the health check):
   "retry_in_seconds": float}``.
 - ``probe(cfg, deadline_seconds=3.0) -> ProbeResult(ok, latency, message, fix)``: one cheap public request
   (SystemStatus) that returns within ``deadline_seconds`` in total (ccxt import included), never raises for
-  network trouble; for ``ops health``. ``ok`` is False when unreachable, garbage, or not ``online``.
+  network trouble (at most one quick retry); for ``ops health``. ``ok`` is False when unreachable, garbage, or
+  not ``online``.
 - ``credentials(cfg, environ)`` -> ``Credentials | None`` and ``require_credentials(cfg, environ)`` (raises
   ``MissingCredentials`` naming both environment variables).
 """
@@ -366,7 +367,15 @@ def probe(cfg: ExchangeConfig, deadline_seconds: float = 3.0) -> ProbeResult:
     import ccxt  # noqa: F401  (imported here so that its cost counts against the deadline)
 
     left = max(0.1, deadline - time.monotonic() - 0.05)
-    tight = dataclasses.replace(cfg, timeout_seconds=min(cfg.timeout_seconds, left), rate_limit_ms=0)
+    # One quick retry at most: a health check shares its time budget with other checks.
+    tight = dataclasses.replace(
+        cfg,
+        timeout_seconds=min(cfg.timeout_seconds, left),
+        rate_limit_ms=0,
+        max_retries=min(cfg.max_retries, 1),
+        backoff_seconds=min(cfg.backoff_seconds, 0.2),
+        rate_limit_backoff_seconds=min(cfg.rate_limit_backoff_seconds, 0.2),
+    )
     client = ExchangeClient(tight)
     sent = time.monotonic()
     try:
