@@ -11,7 +11,8 @@
 - While waiting it calls `on_wait()` at least every `heartbeat_seconds` (the session refreshes its heartbeat),
   and reports the exchange's state through `on_status(message)`: a line when polls start failing (the session
   keeps running) and one when the exchange is back and the missed candles are caught up.
-- A set `stop` event ends the iteration at once (Ctrl+C, SIGTERM).
+- A set `stop` event ends the iteration at once (Ctrl+C, SIGTERM). A request the exchange refuses (unknown
+  symbol) raises `FeedError`: the session ends `failed` with the reason instead of polling forever.
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from peaktrade.errors import SessionError
 from peaktrade.exchange import ExchangeClient, ExchangeRejected, ExchangeUnavailable
 from peaktrade.models import Bar, timeframe_seconds
+
+
+class FeedError(SessionError):
+    """The exchange refuses the candle request itself (e.g. an unknown symbol): the session ends `failed`."""
 
 
 def _ignore(*_args: object) -> None:
@@ -102,9 +108,8 @@ class KrakenLiveSource:
                 )
             return None
         except ExchangeRejected as exc:
-            self._failed_polls += 1
-            self.on_status(f"exchange refused the candle request: {exc}")
-            return None
+            # The exchange answered and said no (unknown pair, ...): asking again will not help.
+            raise FeedError(f"{exc} (--symbol {self.symbol}, --timeframe {self.timeframe})") from None
         if self._failing_since is not None:
             behind = sum(1 for b in answer.bars if self._last_ts is None or b.ts.timestamp() > self._last_ts)
             self.on_status(

@@ -271,8 +271,8 @@ def run(
     status, error = "completed", None
     deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes else None
     with _Stop(stop) as stopper:
-        _bind_live(source, writer, stopper, on_status, settings, strategy)
         try:
+            _bind_live(source, writer, stopper, on_status, settings, strategy)
             _loop(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir)
             if stopper.event.is_set():
                 status, error = "aborted", stopper.reason or "stopped"

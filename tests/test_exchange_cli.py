@@ -136,6 +136,15 @@ def test_testnet_validates_every_order_and_records_the_verdict(workspace: Path, 
     no_secret_anywhere(workspace, out, err)
 
 
+def test_live_session_on_an_unknown_symbol_fails_with_the_reason(workspace: Path, stub: KrakenStub) -> None:
+    write_config(workspace, stub)
+    out = run_cli("session", "run", "--source", "kraken", "--symbol", "DOGE/EUR", "--steps", "3", cwd=workspace)
+    assert out.returncode == 1
+    meta = json.loads((one_run(workspace) / "meta.json").read_text())
+    assert meta["status"] == "failed" and "unknown symbol 'DOGE/EUR'" in meta["error"]
+    assert "status      failed" in out.stdout and "unknown symbol 'DOGE/EUR'" in out.stdout
+
+
 def test_testnet_without_credentials_names_both_variables(workspace: Path) -> None:
     out = run_cli(
         "session", "run", "--mode", "testnet", "--source", "kraken", cwd=workspace, env={"KRAKEN_API_SECRET": ""}
