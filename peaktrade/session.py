@@ -306,11 +306,14 @@ def _bind_live(source, writer: RunWriter, stopper: _Stop, on_status, settings: S
     if bind is None:
         return
 
+    user_notes = writer.meta.get("notes") or ""
+    notices: list[str] = []
+
     def status(message: str) -> None:
         stamp = iso(utcnow())
         writer.meta["feed_status"] = f"{stamp} {message}"
-        notes = writer.meta.get("notes") or ""
-        writer.meta["notes"] = "\n".join([*notes.splitlines()[-19:], f"{stamp} {message}"]).strip()
+        notices[:] = [*notices[-19:], f"{stamp} {message}"]  # the operator's --notes stay; the last 20 notices
+        writer.meta["notes"] = "\n".join([user_notes, *notices]).strip()
         writer.heartbeat()
         if on_status is not None:
             on_status(message)
