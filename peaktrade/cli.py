@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     # session
     session = sub.add_parser("session", help="trading sessions and the session registry")
     s_sub = session.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = s_sub.add_parser("run", help="run a trading session (shadow or paper) and record it")
+    p = s_sub.add_parser("run", help="run a trading session (shadow, paper or testnet) and record it")
     _add_config(p)
     p.add_argument("--mode", choices=("shadow", "paper", "testnet", "live"), help="default: [session].mode")
     p.add_argument("--strategy", "-s", help="default: [session].strategy (see list-strategies)")
@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="stop after MINUTES: wall-clock time for a live source, market time for replays and synthetic data",
     )
-    p.add_argument("--source", help="synthetic, synthetic:SEED or csv:PATH/<PAIR>_<minutes>.csv")
+    p.add_argument(
+        "--source", help="synthetic, synthetic:SEED, csv:PATH/<PAIR>_<minutes>.csv or kraken (live closed candles)"
+    )
     p.add_argument("--bar-delay", type=float, help="seconds between bars, to watch a replay live (default 0)")
     p.add_argument("--start-balance", type=float)
     p.add_argument("--position-fraction", type=float, help="position size as a fraction of equity")
@@ -119,7 +121,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ops (seed Phase 51): orders, portfolio, health
     ops = sub.add_parser("ops", help="operations: orders from signals, portfolio, health checks")
-    ops_sub = ops.add_subparsers(dest="action", metavar="ACTION", required=True)  # noqa: F841 (filled below)
+    ops_sub = ops.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = ops_sub.add_parser("orders", help="orders from a forward signals CSV, priced and checked against [live_risk]")
+    _add_config(p)
+    p.add_argument("signals", nargs="?", help="forward signals CSV (same as --signals)")
+    p.add_argument("--signals", dest="signals_opt", metavar="FILE", help="forward signals CSV (signals generate)")
+    p.add_argument("--notional", type=float, help="amount per order (default: start_balance x position_fraction)")
+    enforce = p.add_mutually_exclusive_group()
+    enforce.add_argument("--enforce-live-risk", action="store_true", help="exit 1 if an order breaches a limit")
+    enforce.add_argument("--skip-live-risk", action="store_true", help="do not check [live_risk] at all")
+    p.add_argument("--offline", action="store_true", help="price from the last bar of local runs, not the ticker")
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--output-dir", help="where <name>_orders.csv goes (default: <reports_dir>/live)")
+    _command(p, "ops_cmd:orders")
+    p = ops_sub.add_parser("portfolio", help="open positions of running sessions and exchange balances, with risk")
+    _add_config(p)
+    p.add_argument("--json", action="store_true", help="print JSON only")
+    p.add_argument("--no-risk", action="store_true", help="skip the risk evaluation")
+    p.add_argument("--starting-cash", type=float, help="base for percentage limits (max_daily_loss_pct)")
+    _command(p, "ops_cmd:portfolio")
+
+    # signals
+    sig = sub.add_parser("signals", help="forward signals for `ops orders`")
+    sig_sub = sig.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sig_sub.add_parser("generate", help="newest signal per symbol over recent closed bars, as a signals CSV")
+    _add_config(p)
+    p.add_argument("--strategy", "-s", help="default: [session].strategy")
+    p.add_argument("--symbol", action="append", help="BASE/QUOTE; repeat for several (default: [session].symbol)")
+    p.add_argument("--timeframe", "-t", help="bar length, default: [session].timeframe")
+    p.add_argument("--source", help="kraken (default), csv:PATH/<PAIR>_<minutes>.csv or synthetic[:SEED]")
+    _command(p, "signals_cmd:generate")
 
     # monitor
     p = sub.add_parser("monitor", help="follow one run live in the terminal (Phase 33 monitor)")

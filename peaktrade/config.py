@@ -142,6 +142,8 @@ class ExchangeConfig:
     rate_limit_backoff_seconds: float = _opt(5.0, min=0.0, max=600.0, help="wait after a rate-limit answer")
     breaker_failures: int = _opt(5, min=1, max=1000, help="consecutive failures that open the circuit breaker")
     breaker_cooldown_seconds: float = _opt(30.0, min=0.0, max=3600.0, help="open breaker: wait before one probe")
+    rate_limit_ms: int = _opt(1000, min=0, max=60_000, help="ccxt's spacing of requests in ms; 0 turns it off")
+    history_bars: int = _opt(200, min=1, max=720, help="closed candles a live session warms up on")
     api_key_env: str = _opt("KRAKEN_API_KEY", help="environment variable holding the API key")
     api_secret_env: str = _opt("KRAKEN_API_SECRET", help="environment variable holding the API secret")
 

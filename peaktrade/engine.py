@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from peaktrade.config import RiskConfig
+from peaktrade.execution import Executor, SimulatedExecutor
 from peaktrade.ledger import Ledger
 from peaktrade.models import Bar, Order
 from peaktrade.risk import SEVERITY_RANK, Portfolio, check_order
@@ -35,9 +36,10 @@ class EngineConfig:
 
 
 class Engine:
-    def __init__(self, cfg: EngineConfig, strategy: Strategy):
+    def __init__(self, cfg: EngineConfig, strategy: Strategy, executor: Executor | None = None):
         self.cfg = cfg
         self.strategy = strategy
+        self.executor = executor or SimulatedExecutor()
         self.ledger = Ledger(cfg.start_balance)
         self.step = 0
         self.signal = 0
@@ -92,7 +94,11 @@ class Engine:
                     if order.status == "blocked":
                         blocked += 1
                     else:
-                        self.pending.append(order)
+                        self.executor.submit(order)
+                        if order.status == "rejected":
+                            rejected += 1
+                        else:
+                            self.pending.append(order)
                     notes += order.reasons
                     if SEVERITY_RANK[order.severity] > SEVERITY_RANK[severity]:
                         severity = order.severity

@@ -35,6 +35,7 @@ class Order:
     fill_price: float | None = None
     fee: float = 0.0
     fill_ts: datetime | None = None
+    exchange_verdict: str | None = None  # testnet: the exchange's answer to the validate-only order
 
     @property
     def notional(self) -> float:
@@ -45,8 +46,8 @@ class Order:
         return self.qty if self.side == "buy" else -self.qty
 
     def record(self) -> dict:
-        """The orders-log record (see docs/artifacts.md)."""
-        return {
+        """The orders-log record (see docs/artifacts.md); `exchange_verdict` only when an exchange judged it."""
+        out = {
             "ts": self.ts,
             "step": self.step,
             "symbol": self.symbol,
@@ -62,6 +63,9 @@ class Order:
             "fee": self.fee,
             "fill_ts": self.fill_ts,
         }
+        if self.exchange_verdict is not None:
+            out["exchange_verdict"] = self.exchange_verdict
+        return out
 
 
 TIMEFRAMES = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14_400, "1d": 86_400, "1w": 604_800}

@@ -115,10 +115,9 @@ def make_plan(settings: Settings, *, dry_run: bool = False, **flags: Any) -> Ses
             "--mode live is refused: live trading is governance-locked in peaktrade; use shadow, paper or testnet"
         )
     if mode == "testnet":
-        raise UsageError(
-            "--mode testnet needs the Kraken exchange integration (orders validated by the exchange, "
-            "never executed), which this version does not have yet; use shadow or paper"
-        )
+        from peaktrade.exchange import require_credentials
+
+        require_credentials(settings.exchange, why="--mode testnet (every order is validated by Kraken)")
     name = pick("strategy", s.strategy)
     spec = get_strategy(name)
     params = {**spec.defaults(), **settings.strategy.get(name, {})}
@@ -183,8 +182,13 @@ def make_plan(settings: Settings, *, dry_run: bool = False, **flags: Any) -> Ses
     )
 
 
-def open_plan_source(plan: SessionPlan, now: datetime) -> BarSource:
+def open_plan_source(plan: SessionPlan, now: datetime, settings: Settings | None = None, client=None) -> BarSource:
     """The plan's data source; a synthetic feed is laid out so that its last bar closes about now."""
+    if plan.source == "kraken":
+        from peaktrade.livefeed import KrakenLiveSource
+
+        cfg = (settings or Settings()).exchange
+        return KrakenLiveSource(client, plan.symbol, plan.timeframe, cfg.poll_seconds, plan.gap_policy)
     tf = timeframe_seconds(plan.timeframe)
     start = datetime.fromtimestamp((int(now.timestamp()) // tf) * tf, now.tzinfo)
     bars = [n for n in (plan.steps, _duration_bars(plan.duration_minutes, tf)) if n]
@@ -233,17 +237,24 @@ def run(
     stop: threading.Event | None = None,
     on_bar: Callable[[dict], None] | None = None,
     notify: Notify | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> SessionResult:
     """Run the session to its end. The strategy first warms up on the source's history; data that is refused
     before the first counted bar (an empty file, a bad row in the warm-up) raises `DataError` and no run is
-    created. Later trading or data problems never raise: the run ends `failed`."""
+    created. Later trading or data problems never raise: the run ends `failed`.
+
+    `notify(kind, info)` hears `warmup`, `started` and `progress`; `on_status` receives one-line notices of a
+    live data feed (exchange unreachable, back, gaps)."""
     import dataclasses
+
+    from peaktrade.execution import executor_for
 
     started = utcnow()
     risk = dataclasses.replace(settings.live_risk, **plan.risk_overrides)
     spec = get_strategy(plan.strategy)
     strategy = spec.build(plan.params)
-    source = open_plan_source(plan, started)
+    client = _exchange_client(plan, settings)
+    source = open_plan_source(plan, started, settings, client)
     engine = Engine(
         EngineConfig(
             plan.symbol,
@@ -255,9 +266,13 @@ def run(
             risk,
         ),
         strategy,
+        executor_for(plan.mode, client),
     )
     tell = notify or _ignore
-    _warm_up(plan, spec.warmup_bars(plan.params), source, engine, tell)
+    needed = spec.warmup_bars(plan.params)
+    if source.live:  # a live feed warms up on more recent candles than the strategy strictly needs
+        needed = max(needed, settings.exchange.history_bars)
+    warm = _warm_up(plan, needed, source, engine, tell)
     logging_cfg = settings.shadow_paper_logging
     session_id = new_session_id(plan.mode, started)
     snapshot = {
@@ -306,6 +321,7 @@ def run(
         # told once Ctrl+C and SIGTERM end the run cleanly: someone acting on the tip may stop it at once
         tell("started", {"run_id": writer.run_id, "run_dir": writer.run_dir, "session_id": session_id})
         try:
+            _bind_live(source, writer, stopper, on_status, warm)
             _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, tell, record, reg_dir)
             if stopper.event.is_set():
                 status, error = "aborted", stopper.reason or "stopped"
@@ -330,7 +346,40 @@ def _ignore(kind: str, info: dict) -> None:
     pass
 
 
-def _warm_up(plan: SessionPlan, needed: int, source: BarSource, engine: Engine, tell: Notify) -> None:
+def _exchange_client(plan: SessionPlan, settings: Settings):
+    """One client (one circuit breaker) shared by the live feed and the testnet executor, or None."""
+    if plan.source != "kraken" and plan.mode != "testnet":
+        return None
+    from peaktrade.exchange import ExchangeClient, credentials
+
+    return ExchangeClient(settings.exchange, credentials(settings.exchange))
+
+
+def _bind_live(source, writer: RunWriter, stopper: _Stop, on_status, warm: list) -> None:
+    """A live source: heartbeat while waiting, feed notices into meta.json (`feed_status`, notes) and the
+    status line, starting with what the warm-up had."""
+    bind = getattr(source, "bind", None)
+    if bind is None:
+        return
+
+    user_notes = writer.meta.get("notes") or ""
+    notices: list[str] = []
+
+    def status(message: str) -> None:
+        stamp = iso(utcnow())
+        writer.meta["feed_status"] = f"{stamp} {message}"
+        notices[:] = [*notices[-19:], f"{stamp} {message}"]  # the operator's --notes stay; the last 20 notices
+        writer.meta["notes"] = "\n".join([user_notes, *notices]).strip()
+        writer.heartbeat()
+        if on_status is not None:
+            on_status(message)
+
+    bind(stopper.event, writer.heartbeat, status)
+    if warm:
+        status(f"warm-up on {len(warm)} closed candles up to {iso(warm[-1].ts)}; now polling for new ones")
+
+
+def _warm_up(plan: SessionPlan, needed: int, source: BarSource, engine: Engine, tell: Notify) -> list:
     """Feed the strategy its history before the first counted bar, so a short session can trade at once."""
     history = source.history(needed) if needed else []
     if len(history) < needed and not source.live:
@@ -340,6 +389,7 @@ def _warm_up(plan: SessionPlan, needed: int, source: BarSource, engine: Engine, 
         )
     engine.warm_up(history)
     tell("warmup", {"bars": len(history), "needed": needed, "source": source.describe()})
+    return history
 
 
 def _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, tell, record, reg_dir) -> None:

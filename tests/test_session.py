@@ -184,8 +184,11 @@ def test_cli_dry_run_writes_nothing_and_refusals(workspace: Path) -> None:
     assert not (workspace / "live_runs").exists() and not (workspace / "reports").exists()
     live = run_cli("session", "run", "--mode", "live", "--steps", "10", cwd=workspace)
     assert live.returncode == 2 and "refused" in live.stderr
-    testnet = run_cli("session", "run", "--mode", "testnet", "--steps", "10", cwd=workspace)
-    assert testnet.returncode == 2 and "exchange integration" in testnet.stderr
+    testnet = run_cli(
+        "session", "run", "--mode", "testnet", "--steps", "10", cwd=workspace, env={"KRAKEN_API_KEY": ""}
+    )
+    assert testnet.returncode == 2 and "KRAKEN_API_KEY and KRAKEN_API_SECRET" in testnet.stderr
+    assert len(testnet.stderr.strip().splitlines()) == 1
     bad = run_cli("session", "run", "--strategy", "nope", "--steps", "10", cwd=workspace)
     assert bad.returncode == 2 and "available: ma_crossover" in bad.stderr
     forever = run_cli("session", "run", cwd=workspace)

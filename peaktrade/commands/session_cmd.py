@@ -6,6 +6,10 @@ import time
 from peaktrade.commands import few_gc_pauses, settings
 
 
+def _feed_line(message: str) -> None:
+    print(f"feed: {message}", file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
     from peaktrade import session
 
@@ -49,7 +53,7 @@ def run(args) -> int:
 
     try:
         with few_gc_pauses():
-            result = session.run(plan, cfg, notify=notify)
+            result = session.run(plan, cfg, notify=notify, on_status=_feed_line)
     finally:
         if progress is not None:
             progress.clear()
