@@ -225,17 +225,19 @@ def compose(items: list[dict[str, Any]], title_prefix: str, now: datetime) -> Me
         notify = "success"
     head = ", ".join(counts) if counts else "no alerts"
     if len(items) == 1:
-        head = f"{head}: {_title(items[0])}"
+        head = f"{_label(items[0])} {_title(items[0])}"
     ordered = sorted(items, key=lambda i: (i.get("status") == "resolved", _ORDER.get(i.get("severity"), 3)))
     body = "\n\n---\n\n".join(_section(i, now) for i in ordered)
     attach = sorted({i["attach_run"] for i in items if i.get("attach_run") and i.get("status") != "resolved"})
     return Message(f"{title_prefix} {head}".strip(), body, notify, attach)
 
 
+def _label(item: Mapping[str, Any]) -> str:
+    return "RESOLVED" if item.get("status") == "resolved" else str(item.get("severity")).upper()
+
+
 def _title(item: Mapping[str, Any]) -> str:
     status = item.get("status")
-    if status == "resolved":
-        return f"resolved: {item.get('title')}"
     if status == "repeat":
         return f"still: {item.get('title')}"
     return str(item.get("title"))
@@ -248,8 +250,7 @@ def _hhmm(stamp: Any) -> str:
 
 def _section(item: Mapping[str, Any], now: datetime) -> str:
     status = item.get("status")
-    label = "RESOLVED" if status == "resolved" else str(item.get("severity")).upper()
-    lines = [f"**{label}** · {_title(item)}"]
+    lines = [f"**{_label(item)}** · {_title(item)}"]
     if status == "resolved":
         lines.append(f"Cleared; it had been raised since {_hhmm(item.get('first_seen'))}.")
     elif status == "digest":
