@@ -138,7 +138,7 @@ def test_one_message_per_target_per_run_however_many_alerts(workspace: Path, sin
     again = alerts_run(workspace)
     assert again.returncode == 0
     assert len(payloads(sink)) == 1 and len(smtp.messages) == 1
-    assert "1 suppressed" in again.stdout and "sent 0 message(s)" in again.stdout
+    assert "1 suppressed" in again.stdout and "nothing to send" in again.stdout
     w.close()
 
 
@@ -321,3 +321,10 @@ def test_alerts_pages_and_json(workspace: Path, sink) -> None:
     assert "drawdown 50.0%" in run_page
     assert 'href="alerts.html"' in (site / "index.html").read_text()
     w.close()
+
+
+def test_gather_uses_the_artifact_file_names() -> None:
+    from peaktrade.alerts import gather
+    from peaktrade.artifacts import schema
+
+    assert (gather.META, gather.ORDERS, gather.FINAL) == (schema.META, schema.ORDERS, schema.FINAL_STATUSES)

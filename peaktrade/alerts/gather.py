@@ -1,7 +1,10 @@
 """Gather the alert snapshot from the artifacts and the health record (the I/O side of the triggers).
 
-Cheap when nothing changed: one meta.json per run (as `site build` reads), one stat of each orders.jsonl, the
-registry index, and the health files. Orders are read from where the last run stopped (a byte offset per run).
+Cheap when nothing changed, which is most cron runs: a finished run whose meta.json has the same size and
+mtime as last time cannot raise anything new, so it costs one stat; running runs are read from meta.json
+(totals and the last row are kept there by the writer); orders.jsonl is read from where the last run stopped
+(a byte offset per run); sessions come from the registry index. pyarrow is only imported for a running run's
+day-start equity (once per run and day) and for legacy runs.
 """
 
 from __future__ import annotations
@@ -9,22 +12,27 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from peaktrade import healthlog, registry
 from peaktrade.alerts.model import RunFacts, SessionFacts, Snapshot
-from peaktrade.artifacts import RunReader, scan_runs
-from peaktrade.artifacts import schema as S
 from peaktrade.clock import parse_ts
 from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
+from peaktrade.ids import ID_PATTERN
 from peaktrade.liveness import heartbeat_age, writer_state
-from peaktrade.monitoring import stale_after_seconds
+from peaktrade.models import TIMEFRAMES
+from peaktrade.safeio import load_json_object, loads
 
 MAX_ORDER_BYTES = 16 * 1024 * 1024  # per run and cron run; the rest is read next time
+# File names of a run directory. peaktrade.artifacts.schema owns them (a test keeps these equal); importing it
+# loads pyarrow (~0.5 s), too slow for a cron job that usually finds nothing new.
+META = "meta.json"
+ORDERS = "orders.jsonl"
+FINAL = ("completed", "failed", "aborted")
 
 
 @dataclass
@@ -33,70 +41,50 @@ class Cursor:
 
     offsets: dict[str, int]  # run_id -> bytes of orders.jsonl already counted
     day_equity: dict[str, list[Any]]  # run_id -> [UTC day, equity at its start]
+    runs: dict[str, str] = field(default_factory=dict)  # finished run_id -> "size:mtime_ns" of its meta.json
 
 
 def gather(settings: Settings, cursor: Cursor, now: datetime) -> tuple[Snapshot, Cursor]:
     """The snapshot for the triggers at `now`, and the advanced cursor (the caller saves it)."""
     cfg = settings.alerts
     paths = settings.paths
-    mon = settings.live_monitoring
     lookback = now - timedelta(hours=cfg.lookback_hours)
     snap = Snapshot(now=now)
-    offsets: dict[str, int] = {}
-    day_equity: dict[str, list[Any]] = {}
-    scan = scan_runs(paths.runs_dir)
-    snap.problems += scan.problems
-    for entry in scan.runs:
-        meta = entry.meta
-        status = str(meta.get("status") or "running")
-        timeframe = str(meta.get("timeframe") or "1m")
+    new = Cursor({}, {}, {})
+    try:
+        entries = sorted(os.scandir(paths.runs_dir), key=lambda e: e.name)
+    except FileNotFoundError:
+        entries = []
+    except OSError as exc:
+        snap.problems.append(f"{paths.runs_dir}: cannot list runs ({exc.strerror}); check the directory")
+        snap.unknown.add("run:")
+        entries = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False) or not ID_PATTERN.match(entry.name):
+            continue
+        run_id, run_dir = entry.name, Path(entry.path)
         try:
-            stale_seconds = stale_after_seconds(timeframe, mon.stale_after_bars, mon.stale_min_seconds)
-        except (KeyError, ValueError):
-            stale_seconds = mon.stale_min_seconds
-        writer = writer_state(meta, now, stale_seconds)
-        ended = parse_ts(meta.get("ended_at")) or parse_ts(meta.get("heartbeat_at")) or entry.started_at
-        recent = status == "running" or (ended is not None and ended >= lookback)
-        blocked, offsets[entry.run_id] = _new_blocked(entry.path / S.ORDERS, cursor.offsets.get(entry.run_id), recent)
-        equity = drawdown = day = day_start = None
-        if status == "running":
-            try:
-                last = RunReader(entry.path).last_event() or {}
-            except (ArtifactError, OSError) as exc:
-                snap.problems.append(f"{entry.path}: {exc}")
-                snap.unknown.add(f"run:{entry.run_id}:")
-                last = {}
-            equity, drawdown = _float(last.get("equity")), _float(last.get("drawdown"))
-            bar = parse_ts(last.get("ts_bar"))
-            if bar is not None and equity is not None:
-                day = bar.date().isoformat()
-                cached = cursor.day_equity.get(entry.run_id)
-                if isinstance(cached, list) and len(cached) == 2 and cached[0] == day:
-                    day_start = _float(cached[1])
-                else:
-                    day_start = _day_start_equity(entry.path, meta, bar, snap.problems)
-                if day_start is not None:
-                    day_equity[entry.run_id] = [day, day_start]
-        snap.runs.append(
-            RunFacts(
-                run_id=entry.run_id,
-                session_id=meta.get("session_id") if isinstance(meta.get("session_id"), str) else None,
-                mode=str(meta.get("mode") or "?"),
-                strategy=str(meta.get("strategy_name") or "?"),
-                symbol=str(meta.get("symbol") or "?"),
-                status=status,
-                writer=writer,
-                heartbeat_age=heartbeat_age(meta, now),
-                pid=meta.get("pid"),
-                host=meta.get("host"),
-                error=meta.get("error") if isinstance(meta.get("error"), str) else None,
-                equity=equity,
-                drawdown=drawdown,
-                day=day,
-                day_start_equity=day_start,
-                blocked=blocked,
-            )
-        )
+            st = os.stat(run_dir / META)
+        except OSError:
+            continue
+        sig = f"{st.st_size}:{st.st_mtime_ns}"
+        if cursor.runs.get(run_id) == sig:  # finished and unchanged since the last run: nothing new
+            new.runs[run_id] = sig
+            if run_id in cursor.offsets:
+                new.offsets[run_id] = cursor.offsets[run_id]
+            continue
+        try:
+            meta = load_json_object(run_dir / META, fix="run `peaktrade runs recover` or remove the run")
+        except (ArtifactError, OSError) as exc:
+            snap.problems.append(str(exc))
+            snap.unknown.add(f"run:{run_id}:")
+            if run_id in cursor.offsets:
+                new.offsets[run_id] = cursor.offsets[run_id]
+            continue
+        facts = _run_facts(run_id, run_dir, meta, cursor, new, now, lookback, settings, snap)
+        snap.runs.append(facts)
+        if facts.status in FINAL:
+            new.runs[run_id] = sig
     snap.sessions = _sessions(settings, lookback, snap)
     doc, problem = healthlog.latest(paths.state_dir)
     if problem:
@@ -108,7 +96,75 @@ def gather(settings: Settings, cursor: Cursor, now: datetime) -> tuple[Snapshot,
     if hist.problems and not hist.results:
         snap.unknown.add("exchange:")
     snap.health_history = hist.results
-    return snap, Cursor(offsets, day_equity)
+    return snap, new
+
+
+def _run_facts(
+    run_id: str,
+    run_dir: Path,
+    meta: dict[str, Any],
+    cursor: Cursor,
+    new: Cursor,
+    now: datetime,
+    lookback: datetime,
+    settings: Settings,
+    snap: Snapshot,
+) -> RunFacts:
+    mon = settings.live_monitoring
+    status = str(meta.get("status") or "running")
+    # the rule of monitoring.stale_after_seconds: max(N bars, a floor)
+    stale_seconds = max(mon.stale_after_bars * TIMEFRAMES.get(str(meta.get("timeframe")), 60), mon.stale_min_seconds)
+    writer = writer_state(meta, now, stale_seconds)
+    ended = parse_ts(meta.get("ended_at")) or parse_ts(meta.get("heartbeat_at")) or parse_ts(meta.get("started_at"))
+    recent = status == "running" or (ended is not None and ended >= lookback)
+    blocked, new.offsets[run_id] = _new_blocked(run_dir / ORDERS, cursor.offsets.get(run_id), recent)
+    equity = drawdown = day = day_start = None
+    if status == "running":
+        last = _last_event(run_dir, meta, snap)
+        equity, drawdown = _float(last.get("equity")), _float(last.get("drawdown"))
+        bar = parse_ts(last.get("ts_bar"))
+        if bar is not None and equity is not None:
+            day = bar.date().isoformat()
+            cached = cursor.day_equity.get(run_id)
+            if isinstance(cached, list) and len(cached) == 2 and cached[0] == day:
+                day_start = _float(cached[1])
+            else:
+                day_start = _day_start_equity(run_dir, bar, snap.problems)
+            if day_start is not None:
+                new.day_equity[run_id] = [day, day_start]
+    return RunFacts(
+        run_id=run_id,
+        session_id=meta.get("session_id") if isinstance(meta.get("session_id"), str) else None,
+        mode=str(meta.get("mode") or "?"),
+        strategy=str(meta.get("strategy_name") or "?"),
+        symbol=str(meta.get("symbol") or "?"),
+        status=status,
+        writer=writer,
+        heartbeat_age=heartbeat_age(meta, now),
+        pid=meta.get("pid"),
+        host=meta.get("host"),
+        error=meta.get("error") if isinstance(meta.get("error"), str) else None,
+        equity=equity,
+        drawdown=drawdown,
+        day=day,
+        day_start_equity=day_start,
+        blocked=blocked,
+    )
+
+
+def _last_event(run_dir: Path, meta: dict[str, Any], snap: Snapshot) -> dict[str, Any]:
+    """The newest event: from meta.json for our runs; legacy runs need the event file (pyarrow)."""
+    summary = meta.get("summary")
+    if isinstance(summary, dict) and isinstance(summary.get("last"), dict) and summary["last"]:
+        return summary["last"]
+    try:
+        from peaktrade.artifacts import RunReader
+
+        return RunReader(run_dir).last_event() or {}
+    except (ArtifactError, OSError) as exc:
+        snap.problems.append(f"{run_dir}: {exc}")
+        snap.unknown.add(f"run:{run_dir.name}:")
+        return {}
 
 
 def _float(value: Any) -> float | None:
@@ -146,8 +202,6 @@ def _new_blocked(path: Path, offset: int | None, recent: bool) -> tuple[dict[str
     if end < 0:
         return {}, offset  # only a torn line so far: read it when it is complete
     counts: Counter[str] = Counter()
-    from peaktrade.safeio import loads
-
     for line in data[: end + 1].splitlines():
         try:
             order = loads(line)
@@ -163,10 +217,12 @@ def _new_blocked(path: Path, offset: int | None, recent: bool) -> tuple[dict[str
     return dict(counts), offset + end + 1
 
 
-def _day_start_equity(run_dir: Path, meta: dict[str, Any], bar: datetime, problems: list[str]) -> float | None:
+def _day_start_equity(run_dir: Path, bar: datetime, problems: list[str]) -> float | None:
     """Equity at the start of the newest bar's UTC day: the last equity before midnight, else the first."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from peaktrade.artifacts import RunReader
 
     midnight = datetime(bar.year, bar.month, bar.day, tzinfo=UTC)
     try:
@@ -194,8 +250,8 @@ def _sessions(settings: Settings, lookback: datetime, snap: Snapshot) -> list[Se
     for e in reg.entries:
         if e.get("status") not in ("failed", "aborted"):
             continue
-        ended = parse_ts(e.get("finished_at") or e.get("heartbeat_at")) or parse_ts(e.get("started_at"))
-        if ended is None or ended.timestamp() < cutoff:
+        ended = _fast_ts(e.get("finished_at") or e.get("heartbeat_at")) or _fast_ts(e.get("started_at"))
+        if ended is None or ended.timestamp() < cutoff or not ID_PATTERN.match(str(e.get("session_id"))):
             continue
         error = None
         try:
@@ -216,3 +272,14 @@ def _sessions(settings: Settings, lookback: datetime, snap: Snapshot) -> list[Se
             )
         )
     return out
+
+
+def _fast_ts(value: Any) -> datetime | None:
+    """parse_ts, with the common case (our own ISO strings) on the C fast path: 10,000 records per run."""
+    if isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_ts(value)
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return parse_ts(value)

@@ -37,7 +37,7 @@ class Preview:
 
 @dataclass
 class Outcome:
-    targets: str = "0 targets"
+    targets: str = ""  # "2 targets: json, mailto"; empty when there was nothing to send
     raised: int = 0  # alerts that hold now
     passed: int = 0  # items that passed the gate (new, repeated, escalated, resolved, digests)
     suppressed: int = 0
@@ -60,9 +60,14 @@ class Outcome:
         verb = "would send" if self.dry_run else "sent"
         text = (
             f"alerts: {self.raised} holding, {self.passed} passed the gate ({self.resolved} resolved), "
-            f"{self.suppressed} suppressed; {verb} {self.messages} message(s) to {self.targets}: "
-            f"{self.delivered} delivered, {self.failed} failed, {self.pending} item(s) pending"
+            f"{self.suppressed} suppressed; "
         )
+        if self.targets:
+            text += f"{verb} {self.messages} message(s) to {self.targets}: "
+            text += f"{self.delivered} delivered, {self.failed} failed, "
+        else:
+            text += "nothing to send, "
+        text += f"{self.pending} item(s) pending"
         if self.expired:
             text += f", {self.expired} expired (older than [alerts] outbox_max_age_hours)"
         return text
@@ -99,13 +104,11 @@ class _Run:
         self.charts: dict[str, Path | None] = {}
 
     def go(self) -> Outcome:
-        from peaktrade.alerts.delivery import describe, load_targets
-
         cfg, out = self.cfg, self.out
         gate_state, problem = store.load_gate(self.state_dir)
         outbox, problem2 = store.load_outbox(self.state_dir)
         out.problems += [p for p in (problem, problem2) if p]
-        cursor = Cursor(gate_state["offsets"], gate_state["day_equity"])
+        cursor = Cursor(gate_state["offsets"], gate_state["day_equity"], gate_state["runs"])
         snap, cursor = gather(self.settings, cursor, self.now)
         out.problems += snap.problems
         alerts = evaluate(snap, cfg, self.settings.site.base_url)
@@ -115,6 +118,21 @@ class _Run:
         out.suppressed = result.suppressed
         out.resolved = sum(1 for i in result.items if i["status"] == "resolved")
         self.records += result.records
+        new_gate = {
+            "keys": result.keys,
+            "offsets": cursor.offsets,
+            "day_equity": cursor.day_equity,
+            "runs": cursor.runs,
+        }
+        if not result.items and not outbox["targets"]:
+            # the usual cron run: nothing passed the gate and nothing waits; apprise is not even imported
+            if not self.dry:
+                if new_gate != gate_state:
+                    store.save_gate(self.state_dir, new_gate)
+                store.append_history(self.state_dir, self.records, cfg.history_limit)
+            return out
+        from peaktrade.alerts.delivery import describe, load_targets
+
         targets, bad = load_targets(cfg)
         out.targets = describe(targets, bad)
         routes = {"info": cfg.route_info, "warning": cfg.route_warning, "critical": cfg.route_critical}
@@ -134,9 +152,7 @@ class _Run:
         if not self.dry and result.items:
             # write ahead: a crash while sending must not lose what passed the gate (sent again next run)
             store.save_outbox(self.state_dir, {**outbox, "targets": {k: v for k, v in queues.items() if v["items"]}})
-            store.save_gate(
-                self.state_dir, {"keys": result.keys, "offsets": cursor.offsets, "day_equity": cursor.day_equity}
-            )
+            store.save_gate(self.state_dir, new_gate)
         failing: list[str] = []
         by_id = {t.id: t for t in targets}
         for tid in sorted(queues):
@@ -182,8 +198,7 @@ class _Run:
                 {**outbox, "targets": {k: v for k, v in queues.items() if v["items"]}}, self.now, failing
             ),
         )
-        new_gate = {"keys": result.keys, "offsets": cursor.offsets, "day_equity": cursor.day_equity}
-        if new_gate != gate_state:
+        if new_gate != gate_state and not result.items:
             store.save_gate(self.state_dir, new_gate)
         store.append_history(self.state_dir, self.records, cfg.history_limit)
         return out

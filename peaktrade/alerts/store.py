@@ -51,6 +51,7 @@ def load_gate(state_dir: Path) -> tuple[dict[str, Any], str | None]:
         "keys": _dict(data.get("keys")),
         "offsets": {k: v for k, v in _dict(data.get("offsets")).items() if isinstance(v, int) and v >= 0},
         "day_equity": _dict(data.get("day_equity")),
+        "runs": {k: v for k, v in _dict(data.get("runs")).items() if isinstance(v, str)},
     }, problem
 
 

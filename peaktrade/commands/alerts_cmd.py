@@ -33,7 +33,7 @@ def run(args) -> int:
         return 0
     for p in outcome.previews:
         print(f"--- to {p.target} [{p.notify_type}] {_safe(p.title)}\n{_safe(p.body)}\n")
-    if outcome.targets.startswith("0 targets") and outcome.passed:
+    if outcome.targets.startswith("0 targets"):
         warn(
             "no alert targets configured ([alerts] urls, config_file or $PEAKTRADE_ALERT_URLS): "
             f"{outcome.passed} item(s) were recorded in the history only"
