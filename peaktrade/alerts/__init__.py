@@ -25,8 +25,11 @@ def send(cfg: AlertsConfig, title: str, body: str) -> Delivery:
 
     ok, n, described = send_all(cfg, f"{cfg.title_prefix} {title}".strip(), body)
     if n == 0:
+        unknown = described.partition("(")[2].rstrip(")")
         return Delivery(
-            False, f"no alert targets configured ([alerts] urls, config_file or $PEAKTRADE_ALERT_URLS); {described}"
+            False,
+            "no alert targets configured ([alerts] urls, config_file or $PEAKTRADE_ALERT_URLS)"
+            + (f"; {unknown}" if unknown else ""),
         )
     if ok == n:
         return Delivery(True, f"delivered to {n} target(s) ({described})")

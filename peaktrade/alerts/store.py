@@ -48,7 +48,7 @@ def load_gate(state_dir: Path) -> tuple[dict[str, Any], str | None]:
     """({"keys", "offsets", "day_equity"}, problem or None); a missing file is a fresh start."""
     data, problem = _load(alerts_dir(state_dir) / "gate.json")
     return {
-        "keys": _dict(data.get("keys")),
+        "keys": {k: v for k, v in _dict(data.get("keys")).items() if isinstance(v, dict)},
         "offsets": {k: v for k, v in _dict(data.get("offsets")).items() if isinstance(v, int) and v >= 0},
         "day_equity": _dict(data.get("day_equity")),
         "runs": {k: v for k, v in _dict(data.get("runs")).items() if isinstance(v, str)},
