@@ -83,3 +83,11 @@ def test_exchange_down_since_the_first_failure_after_the_last_pass() -> None:
     history = [doc(0, "fail"), doc(5, "ok"), doc(10, "fail"), doc(15, None), doc(20, "fail")]
     assert exchange_down_since(history) == T + timedelta(minutes=10)
     assert exchange_down_since([*history, doc(25, "ok")]) is None
+
+
+def test_a_long_batch_stays_readable() -> None:
+    alerts = [Alert(f"session:s{n:03d}:failed", "critical", f"session s{n:03d} failed", "x" * 200) for n in range(80)]
+    msg = compose(apply({}, alerts, T, 60).items, "[p]", T)
+    assert msg.title == "[p] 80 critical"
+    assert msg.body.count("x" * 200) == 15 and "**65 more:**" in msg.body
+    assert "- CRITICAL session s064 failed" in msg.body and "15 more on the site's alerts page" in msg.body

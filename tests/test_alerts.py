@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -328,3 +328,27 @@ def test_gather_uses_the_artifact_file_names() -> None:
     from peaktrade.artifacts import schema
 
     assert (gather.META, gather.ORDERS, gather.FINAL) == (schema.META, schema.ORDERS, schema.FINAL_STATUSES)
+
+
+def test_daily_loss_counts_from_the_last_equity_before_midnight(workspace: Path, sink) -> None:
+    configure(workspace, sink)
+    w = RunWriter.create(
+        workspace / "live_runs",
+        mode="paper",
+        strategy_name="breakout",
+        symbol="ETH/EUR",
+        timeframe="1m",
+        run_id="run_day",
+        fsync=False,
+        flush_rows=1000,
+        flush_seconds=1e9,
+    )
+    midnight = datetime(2025, 1, 2, tzinfo=UTC)
+    for i, equity in enumerate([12_000.0, 10_000.0, 9_800.0, 9_600.0]):  # the last bar before midnight: 10,000
+        w.append_event(event(i, ts_bar=midnight + timedelta(minutes=i - 2), equity=equity))
+    w.flush()
+    out = alerts_run(workspace, "--dry-run")
+    assert "run run_day: daily loss 4.0%" in out.stdout
+    assert "lost **400.00** (4.00%) on 2025-01-02 UTC, from 10,000.00 to 9,600.00" in out.stdout
+    assert "daily_loss_warning_pct" in out.stdout
+    w.close()

@@ -204,6 +204,8 @@ class Message:
 
 
 _ORDER = {"critical": 0, "warning": 1, "info": 2}
+FULL_ITEMS = 15  # items shown in full in one message
+MORE_LINES = 50  # further items shown as one title line each
 _NOTIFY = {"critical": "failure", "warning": "warning", "info": "info"}
 
 
@@ -227,7 +229,13 @@ def compose(items: list[dict[str, Any]], title_prefix: str, now: datetime) -> Me
     if len(items) == 1:
         head = f"{_label(items[0])} {_title(items[0])}"
     ordered = sorted(items, key=lambda i: (i.get("status") == "resolved", _ORDER.get(i.get("severity"), 3)))
-    body = "\n\n---\n\n".join(_section(i, now) for i in ordered)
+    body = "\n\n---\n\n".join(_section(i, now) for i in ordered[:FULL_ITEMS])
+    if len(ordered) > FULL_ITEMS:  # chat services cut long messages: the rest as one line each
+        rest = ordered[FULL_ITEMS:]
+        lines = [f"- {_label(i)} {_title(i)}" for i in rest[:MORE_LINES]]
+        if len(rest) > MORE_LINES:
+            lines.append(f"- ... {len(rest) - MORE_LINES} more on the site's alerts page")
+        body += f"\n\n---\n\n**{len(rest)} more:**\n\n" + "\n".join(lines)
     attach = sorted({i["attach_run"] for i in items if i.get("attach_run") and i.get("status") != "resolved"})
     return Message(f"{title_prefix} {head}".strip(), body, notify, attach)
 
@@ -252,7 +260,7 @@ def _section(item: Mapping[str, Any], now: datetime) -> str:
     status = item.get("status")
     lines = [f"**{_label(item)}** · {_title(item)}"]
     if status == "resolved":
-        lines.append(f"Cleared; it had been raised since {_hhmm(item.get('first_seen'))}.")
+        lines.append(f"No longer holds (cleared, or the run ended); raised since {_hhmm(item.get('first_seen'))}.")
     elif status == "digest":
         lines.append(f"Held back during the cool-down since {_hhmm(item.get('suppressed_since'))}:")
     else:
