@@ -62,9 +62,9 @@ def gather(settings: Settings, cursor: Cursor, now: datetime) -> tuple[Snapshot,
     for entry in entries:
         if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False) or not ID_PATTERN.match(entry.name):
             continue
-        run_id, run_dir = entry.name, Path(entry.path)
+        run_id = entry.name
         try:
-            st = os.stat(run_dir / META)
+            st = os.stat(f"{entry.path}/{META}")  # a plain string: this loop runs for every run, every time
         except OSError:
             continue
         sig = f"{st.st_size}:{st.st_mtime_ns}"
@@ -73,6 +73,7 @@ def gather(settings: Settings, cursor: Cursor, now: datetime) -> tuple[Snapshot,
             if run_id in cursor.offsets:
                 new.offsets[run_id] = cursor.offsets[run_id]
             continue
+        run_dir = Path(entry.path)
         try:
             meta = load_json_object(run_dir / META, fix="run `peaktrade runs recover` or remove the run")
         except (ArtifactError, OSError) as exc:
