@@ -149,6 +149,7 @@ def test_escalation_goes_out_at_once_then_one_resolved_message(workspace: Path, 
     assert alerts_run(workspace).returncode == 0
     first = payloads(sink)
     assert len(first) == 1 and first[0]["type"] == "warning" and "drawdown 12.0%" in first[0]["title"]
+    assert first[0]["attachments"] == []  # attach_charts = false
     assert alerts_run(workspace).returncode == 0  # same level within the cool-down: held back
     assert len(payloads(sink)) == 1
     set_drawdown(w, 4, 0.25)
@@ -351,4 +352,23 @@ def test_daily_loss_counts_from_the_last_equity_before_midnight(workspace: Path,
     assert "run run_day: daily loss 4.0%" in out.stdout
     assert "lost **400.00** (4.00%) on 2025-01-02 UTC, from 10,000.00 to 9,600.00" in out.stdout
     assert "daily_loss_warning_pct" in out.stdout
+    w.close()
+
+
+def test_text_config_file_routes_by_tag(workspace: Path, sink) -> None:
+    (workspace / "apprise.txt").write_text(
+        f"# TEXT format: tags=url\ncritical=json://{sink.host}/phone-{TOKEN}\nops=form://{sink.host}/chat-{TOKEN}\n"
+    )
+    (workspace / "config" / "config.toml").write_text(
+        '[alerts]\nconfig_file = "apprise.txt"\nroute_warning = ["ops"]\nroute_critical = ["critical"]\n'
+    )
+    w = running_run(workspace, "run_txt")
+    w.append_order({"status": "blocked", "reasons": ["max_open_positions_reached: 1"]})
+    w.flush()
+    out = alerts_run(workspace)
+    assert out.returncode == 0 and "2 targets: form, json" in out.stdout
+    assert len(payloads(sink, "/chat")) == 1 and payloads(sink, "/phone") == []  # a warning: chat only
+    failed_session(workspace, "sess_txt")
+    assert alerts_run(workspace).returncode == 0
+    assert len(payloads(sink, "/phone")) == 1 and len(payloads(sink, "/chat")) == 1  # critical: phone only
     w.close()
