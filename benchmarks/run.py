@@ -1,7 +1,7 @@
 """peaktrade benchmarks: prints each figure beside its DESIGN.md §8 target. Not a test; rerun any time.
 
 usage: python benchmarks/run.py [--only NAME[,NAME...]] [--quick] [--keep DIR]
-names: write, read, registry, help (and more as features land; see --help)
+names: write, read, registry, replay, site, alerts, help (and more as features land; see --help)
 """
 
 from __future__ import annotations
@@ -244,14 +244,15 @@ def bench_replay(args, work: Path) -> None:
         )
 
 
-@bench("site")
-def bench_site(args, work: Path) -> None:
+def ops_workspace(args, work: Path) -> tuple[Path, int, int, int]:
+    """1,000 finished runs x 10,000 events + 10,000 session records (shared by the site and alerts benches)."""
     from peaktrade import registry
 
     n_runs, n_events, n_sessions = (100, 10_000, 1_000) if args.quick else (1_000, 10_000, 10_000)
     root = work / "site_ws"
+    if (root / "config/config.toml").exists():
+        return root, n_runs, n_events, n_sessions
     runs, reg = root / "live_runs", root / "reports/experiments/live_sessions"
-    print(f"site: {n_runs:,} runs x {n_events:,} events + {n_sessions:,} sessions")
     template, _, _ = write_run(root / "tmp_runs", n_events, close=True, fsync=False, flush_rows=5000)
     with open(template.run_dir / "orders.jsonl", "w") as fh:
         for i in range(0, n_events, 97):
@@ -299,6 +300,14 @@ def bench_site(args, work: Path) -> None:
     os.utime(reg, ns=(old, old))
     (root / "config").mkdir()
     (root / "config/config.toml").write_text("[general]\nenv_name = 'bench'\n")
+    return root, n_runs, n_events, n_sessions
+
+
+@bench("site")
+def bench_site(args, work: Path) -> None:
+    root, n_runs, n_events, n_sessions = ops_workspace(args, work)
+    runs = root / "live_runs"
+    print(f"site: {n_runs:,} runs x {n_events:,} events + {n_sessions:,} sessions")
 
     def timed_build(label: str, target: str) -> None:
         exe = [sys.executable, "-m", "peaktrade", "site", "build"]
@@ -316,6 +325,26 @@ def bench_site(args, work: Path) -> None:
     changed = runs / "20250101_000000_shadow_ma_crossover_BTC-EUR_1m_00000007" / "meta.json"
     changed.write_text(changed.read_text().replace('"notes": ""', '"notes": "changed"'))
     timed_build("one run changed", "<= 2 s")
+
+
+@bench("alerts")
+def bench_alerts(args, work: Path) -> None:
+    root, n_runs, _, n_sessions = ops_workspace(args, work)
+    print(f"alerts: `alerts run` over {n_runs:,} runs + {n_sessions:,} sessions")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PEAKTRADE_ALERT_URLS", None)
+    exe = [sys.executable, "-m", "peaktrade", "alerts", "run"]
+
+    def timed_run() -> float:
+        t = time.perf_counter()
+        out = subprocess.run(exe, cwd=root, capture_output=True, text=True, env=env)
+        elapsed = time.perf_counter() - t
+        if out.returncode != 0:
+            raise SystemExit(out.stderr)
+        return elapsed
+
+    report("first run (reads every run's orders offset)", f"{timed_run():.2f} s")
+    report("nothing new (median of 5)", f"{statistics.median(timed_run() for _ in range(5)):.2f} s", "<= 1 s")
 
 
 @bench("help")

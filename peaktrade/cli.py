@@ -113,11 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
     _command(p, "sessions:show")
 
     # alerts
-    alerts = sub.add_parser("alerts", help="alert targets (apprise)")
+    alerts = sub.add_parser("alerts", help="alerts through apprise: run the triggers (cron), test the targets")
     a_sub = alerts.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = a_sub.add_parser("test", help="send a test message to every configured target")
     _add_config(p)
     _command(p, "alerts_cmd:test")
+    p = a_sub.add_parser(
+        "run",
+        help="raise alerts from runs, sessions and health; send one batched message per target (cron)",
+        epilog="exit codes: 0 ok, 1 a delivery failed (kept in the outbox), 2 config error, 75 another run holds "
+        "the lock",
+    )
+    _add_config(p)
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; send and write nothing")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the messages as JSON only")
+    _command(p, "alerts_cmd:run")
 
     # ops (seed Phase 51): orders, portfolio, health
     ops = sub.add_parser("ops", help="operations: orders from signals, portfolio, health checks")

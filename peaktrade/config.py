@@ -115,15 +115,30 @@ class SiteConfig:
     title: str = _opt("peaktrade")
     refresh_seconds: int = _opt(60, min=5, max=86_400)
     page_size: int = _opt(50, min=5, max=1000)
+    base_url: str = _opt("", help="public address of the built site, for links in alerts (empty: no links)")
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
     """[alerts]: apprise targets. Keep real URLs out of the repo: use `config_file` or PEAKTRADE_ALERT_URLS."""
 
-    urls: list[str] = _opt([])
-    config_file: str = _opt("")
+    urls: list[str] = _opt([], help="apprise URLs; each gets the tag `urls_tag`")
+    config_file: str = _opt("", help="apprise config file (TEXT or YAML, with tags), outside the repository")
     title_prefix: str = _opt("[peaktrade]")
+    urls_tag: str = _opt("ops", help="tag given to the URLs of `urls` and $PEAKTRADE_ALERT_URLS")
+    route_info: list[str] = _opt(["ops"], help="tags that receive info alerts (resolved messages)")
+    route_warning: list[str] = _opt(["ops"], help="tags that receive warning alerts")
+    route_critical: list[str] = _opt(["ops", "critical"], help="tags that receive critical alerts")
+    cooldown_seconds: float = _opt(1800.0, min=0.0, max=604_800.0, help="repeat an unchanged alert after this")
+    lookback_hours: float = _opt(24.0, min=0.0, max=8760.0, help="sessions that ended earlier are not alerted")
+    drawdown_warning_pct: float = _opt(10.0, min=0.0, max=100.0, help="drawdown of a running run; 0 disables")
+    drawdown_critical_pct: float = _opt(20.0, min=0.0, max=100.0, help="0 disables")
+    daily_loss_warning_pct: float = _opt(3.0, min=0.0, max=100.0, help="loss since the day's start; 0 disables")
+    daily_loss_critical_pct: float = _opt(5.0, min=0.0, max=100.0, help="0 disables")
+    exchange_down_seconds: float = _opt(600.0, min=0.0, help="health check `exchange` failing this long: alert")
+    outbox_max_age_hours: float = _opt(24.0, min=0.0, max=8760.0, help="undelivered messages are kept this long")
+    history_limit: int = _opt(5000, min=10, max=1_000_000, help="alert records kept in state/alerts/history.jsonl")
+    attach_charts: bool = _opt(True, help="attach the run's equity chart (PNG) to drawdown and loss alerts")
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,13 @@ TABLE_ROWS = 25
 API_SESSIONS = 100
 TAIL_ROWS = 50
 TIMELINE_ORDERS = 200
+ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
 NAV = (
     ("index.html", "Live-Track", "index"),
     ("sessions/index.html", "Sessions", "sessions"),
     ("runs/index.html", "Runs", "runs"),
     ("health.html", "Health", "health"),
+    ("alerts.html", "Alerts", "alerts"),
     ("api/live/status/snapshot.html", "Status", "status"),
 )
 
@@ -81,6 +83,7 @@ class _Build:
         self.manifest_path = Path(settings.paths.state_dir) / "site-manifest.json"
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
 
     def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
@@ -93,7 +96,18 @@ class _Build:
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:
             futures = [
-                pool.submit(_leaf_worker, self.cfg, self.out, self.now, self.base, r, s, run_ids) for r, s in chunks
+                pool.submit(
+                    _leaf_worker,
+                    self.cfg,
+                    self.out,
+                    self.now,
+                    self.base,
+                    r,
+                    s,
+                    run_ids,
+                    {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
+                )
+                for r, s in chunks
             ]
             for future in futures:
                 written, problems = future.result()
@@ -176,6 +190,11 @@ class _Build:
                 problems.append(f"{entry.path}: {exc}")
                 continue
             runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.stale)))
+        alerts = self._alerts(problems)
+        by_run = model.alerts_by_run(alerts)
+        for info in runs:  # a run page shows its alerts: re-render it when they change
+            mine = by_run.get(info.run_id, [])
+            info.fingerprint += f"|alerts:{len(mine)}:{mine[0]['at'] if mine else ''}"
         session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}" for e in sessions}
         inp = model.SiteInput(
             now=self.now,
@@ -187,8 +206,17 @@ class _Build:
             records={},
             runs=runs,
             problems=problems,
+            alerts=alerts,
         )
+        self.alerts_by_run = by_run
         return inp, {r.run_id: r.fingerprint for r in runs}, session_fps
+
+    def _alerts(self, problems: list[str]) -> list[dict[str, Any]]:
+        from peaktrade.alerts.store import history
+
+        records, trouble = history(self.cfg.paths.state_dir, ALERT_ROWS)
+        problems += trouble
+        return model.alerts_json(records)
 
     def _record(self, inp: model.SiteInput | None, entry: dict[str, Any]) -> dict[str, Any] | None:
         sid = entry["session_id"]
@@ -250,6 +278,8 @@ class _Build:
         age = views.age_text(s.heartbeat_age_seconds)
         self._json(f"api/runs/{info.run_id}/snapshot.json", model.run_snapshot_json(s))
         self._json(f"api/runs/{info.run_id}/tail.json", model.tail_json(tail))
+        run_alerts = self.alerts_by_run.get(info.run_id, [])
+        self._json(f"api/runs/{info.run_id}/alerts.json", run_alerts)
         session_id = info.meta.get("session_id")
         self._page(
             f"runs/{info.run_id}.html",
@@ -265,6 +295,7 @@ class _Build:
             age=age,
             data_source=info.meta.get("data_source") or "-",
             session_id=session_id if isinstance(session_id, str) and ID_PATTERN.match(session_id) else None,
+            alerts=run_alerts,
         )
 
     def _write_session(self, entry: dict[str, Any], run_ids: set[str], inp: model.SiteInput | None) -> None:
@@ -355,6 +386,16 @@ class _Build:
         self._write("metrics.prom", model.prometheus(inp).encode())
         self._page("runs/index.html", "runs.html.j2", True, active="runs", runs=[r.snapshot for r in inp.runs])
         self._page("health.html", "health.html.j2", True, active="health")
+        self._json("api/alerts.json", inp.alerts)
+        self._page(
+            "alerts.html",
+            "alerts.html.j2",
+            True,
+            active="alerts",
+            alerts=inp.alerts,
+            alert_runs=sorted({a["run_id"] for a in inp.alerts if a.get("run_id")}),
+            run_ids={r.run_id for r in inp.runs},
+        )
         tile = api_sessions[0] if api_sessions else None
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
@@ -382,7 +423,12 @@ class _Build:
         if not old:
             return
         for run_id in set(old["runs"]) - set(run_fps):
-            for rel in (f"runs/{run_id}.html", f"api/runs/{run_id}/snapshot.json", f"api/runs/{run_id}/tail.json"):
+            for rel in (
+                f"runs/{run_id}.html",
+                f"api/runs/{run_id}/snapshot.json",
+                f"api/runs/{run_id}/tail.json",
+                f"api/runs/{run_id}/alerts.json",
+            ):
                 (self.out / rel).unlink(missing_ok=True)
         for sid in set(old["sessions"]) - set(session_fps):
             for rel in (f"sessions/{sid}.html", f"api/live_sessions/{sid}.json"):
@@ -425,10 +471,18 @@ def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], r
 
 
 def _leaf_worker(
-    cfg: Settings, out: Path, now: datetime, base: dict, runs: list, sessions: list, run_ids: set[str]
+    cfg: Settings,
+    out: Path,
+    now: datetime,
+    base: dict,
+    runs: list,
+    sessions: list,
+    run_ids: set[str],
+    alerts_by_run: dict[str, list[dict]],
 ) -> tuple[int, list[str]]:
     b = _Build(cfg, out, True, now)
     b.base = base
+    b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, run_ids)
     return b.written, b.late_problems
 

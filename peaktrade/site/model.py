@@ -36,6 +36,7 @@ class SiteInput:
     records: dict[str, dict[str, Any]]  # full records loaded (newest N and changed ones), by session_id
     runs: list[RunInfo]  # newest first
     problems: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # alert records (alerts_json), newest first
 
 
 def run_snapshot(
@@ -257,3 +258,31 @@ def newest_data_time(inp: SiteInput) -> datetime | None:
     stamps += [parse_ts(e.get("heartbeat_at") or e.get("finished_at") or e.get("started_at")) for e in inp.sessions]
     stamps = [s for s in stamps if s is not None]
     return max(stamps) if stamps else None
+
+
+ALERT_FIELDS = ("at", "event", "key", "severity", "title", "run_id", "session_id", "status", "raised_at", "target")
+
+
+def alerts_json(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Alert history records for `api/alerts.json`, newest first; ids that are not safe become None."""
+    from peaktrade.ids import ID_PATTERN
+
+    out = []
+    for r in records:
+        row = {k: r.get(k) if isinstance(r.get(k), str) else None for k in ALERT_FIELDS}
+        for key in ("run_id", "session_id"):
+            if row[key] is not None and not ID_PATTERN.match(row[key]):
+                row[key] = None
+        if row["severity"] not in ("info", "warning", "critical"):
+            row["severity"] = "info"
+        out.append(row)
+    return out
+
+
+def alerts_by_run(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Alert records grouped by run id (each list newest first)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for a in alerts:
+        if a.get("run_id"):
+            out.setdefault(a["run_id"], []).append(a)
+    return out
