@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from peaktrade import metrics as metrics_mod
 from peaktrade import registry
 from peaktrade.artifacts import RunWriter
 from peaktrade.clock import iso, utcnow
@@ -255,6 +256,8 @@ def run(
         notes=plan.notes or None,
         tags=plan.tags,
     )
+    # who writes this session, so readers can tell a dead writer at once (liveness.writer_state)
+    record.update(pid=writer.meta["pid"], host=writer.meta["host"], pid_start_ticks=writer.meta["pid_start_ticks"])
     reg_dir = settings.paths.registry_dir
     reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
     status, error = "completed", None
@@ -340,22 +343,20 @@ def _sleep(seconds: float, writer: RunWriter, stopper: _Stop) -> None:
 
 
 def session_metrics(engine: Engine, start_balance: float) -> dict[str, Any]:
-    """The registry metrics (DESIGN.md §3), from the session's own ledger."""
+    """The registry metrics (DESIGN.md §3), from the session's own ledger (`metrics.session_metrics`)."""
     led = engine.ledger
-    equity = led.equity
-    return {
-        "realized_pnl": round(led.realized_pnl, 8),
-        "unrealized_pnl": round(led.unrealized_pnl, 8),
-        "max_drawdown": round(led.max_drawdown, 8),
-        "num_orders": engine.num_orders,
-        "num_trades": engine.num_filled,
-        "num_blocked": engine.num_blocked,
-        "fees": round(led.fees_paid, 8),
-        "steps": engine.step,
-        "fill_rate": round(engine.num_filled / engine.num_orders, 6) if engine.num_orders else 0.0,
-        "final_equity": round(equity, 8),
-        "return_pct": round((equity / start_balance - 1.0) * 100.0, 6),
-    }
+    return metrics_mod.session_metrics(
+        realized_pnl=led.realized_pnl,
+        unrealized_pnl=led.unrealized_pnl,
+        max_drawdown=led.max_drawdown,
+        num_orders=engine.num_orders,
+        num_trades=engine.num_filled,
+        num_blocked=engine.num_blocked,
+        fees=led.fees_paid,
+        steps=engine.step,
+        final_equity=led.equity,
+        start_balance=start_balance,
+    )
 
 
 def dry_run_lines(plan: SessionPlan, settings: Settings) -> list[str]:

@@ -204,17 +204,17 @@ def test_snapshot_while_a_writer_process_appends(tmp_path: Path) -> None:
         text=True,
     )
     run_dir = Path(proc.stdout.readline().strip())
-    errors = reads = 0
-    while proc.poll() is None:
-        try:
-            snap = monitoring.load_run_snapshot(run_dir)
-            tail = monitoring.load_run_tail(run_dir, 15)
-            assert snap.total_steps >= len(tail)
-            reads += 1
-        except Exception:
-            errors += 1
+    reads = ahead = 0
+    while proc.poll() is None:  # any exception fails the test: a reader must never fail while a writer appends
+        snap = monitoring.load_run_snapshot(run_dir)
+        tail = monitoring.load_run_tail(run_dir, 15)
+        assert snap.total_steps >= len(tail)
+        assert all(r.ts_bar <= snap.last_bar_time for r in tail)  # never newer than the snapshot
+        view, view_tail = monitoring.load_run_view(run_dir, 15)
+        ahead += bool(view_tail) and view_tail[-1].ts_bar != view.last_bar_time
+        reads += 1
         time.sleep(0.01)
-    assert errors == 0 and reads > 10
+    assert reads > 10 and ahead == 0
     assert monitoring.load_run_snapshot(run_dir).total_steps == 30000
 
 

@@ -166,7 +166,8 @@ class _Build:
         runs = []
         for entry in scan.runs:
             try:
-                reader = RunReader(entry.path)
+                # the meta.json the scan read is the one this build renders from (read once, one commit point)
+                reader = RunReader(entry.path, entry.meta)
                 meta = dict(reader.meta)
                 meta["run_id"] = entry.run_id
                 snap = model.run_snapshot(
@@ -175,8 +176,12 @@ class _Build:
             except (ArtifactError, OSError) as exc:
                 problems.append(f"{entry.path}: {exc}")
                 continue
-            runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.stale)))
-        session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}" for e in sessions}
+            runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.state)))
+        metas = {r.run_id: r.meta for r in runs}
+        sessions = [
+            model.session_truth(e, metas.get(e.get("run_id")), self.now, mon.stale_min_seconds) for e in sessions
+        ]
+        session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}:{e['status']}" for e in sessions}
         inp = model.SiteInput(
             now=self.now,
             title=cfg.site.title,
@@ -195,10 +200,11 @@ class _Build:
         cache = inp.records if inp is not None else {}
         if sid not in cache:
             try:
-                cache[sid] = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
+                record = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
             except ArtifactError as exc:
                 self.late_problems.append(str(exc))
                 return None
+            cache[sid] = model.with_truth(record, entry)
         return cache[sid]
 
     # -- pages ----------------------------------------------------------------------------------------------
@@ -227,7 +233,8 @@ class _Build:
         run_dir = Path(self.cfg.paths.runs_dir) / info.run_id
         s = info.snapshot
         try:
-            reader = RunReader(run_dir)
+            # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
+            reader = RunReader(run_dir, info.meta)
             series = reader.events(["ts_bar", "equity", "drawdown", "position_size"])
             tail = reader.tail(TAIL_ROWS).to_pylist()
             orders = reader.orders()
@@ -235,6 +242,7 @@ class _Build:
         except (ArtifactError, OSError) as exc:
             self.late_problems.append(f"{run_dir}: {exc}")
             return
+        self.late_problems += reader.problems
         times = _numbers(series.column("ts_bar").cast(pa.int64()))
         charts = "".join(
             [
@@ -359,7 +367,7 @@ class _Build:
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
         stale_runs = [
-            {"run_id": r.run_id, "age": views.age_text(r.snapshot.heartbeat_age_seconds)}
+            {"run_id": r.run_id, "age": views.age_text(r.snapshot.heartbeat_age_seconds), "state": r.snapshot.state}
             for r in inp.runs
             if r.snapshot.stale
         ]
@@ -438,7 +446,7 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return column.cast(pa.float64()).to_numpy().astype("float64", copy=False) if len(column) else np.empty(0)
 
 
-def _fingerprint(run_dir: Path, stale: bool) -> str:
+def _fingerprint(run_dir: Path, state: str) -> str:
     parts = []
     for name in (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS):
         try:
@@ -446,5 +454,5 @@ def _fingerprint(run_dir: Path, stale: bool) -> str:
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")
         except FileNotFoundError:
             parts.append("-")
-    parts.append("stale" if stale else "fresh")
+    parts.append(state)
     return "|".join(parts)
