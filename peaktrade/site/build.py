@@ -5,12 +5,20 @@ flag) and per session record (size, mtime); pages whose inputs did not change ar
 pages that summarize everything (Live-Track, runs list, JSON lists, health, metrics) are rendered every build.
 Write order: run and session pages and their JSON first, then lists, `index.html` last, so a page never links
 to one that does not exist yet. Each file appears atomically (temp file + rename).
+
+Killing a build at any moment leaves nothing behind: worker processes are spawned (not forked, so they never
+share the lock's file descriptor), die with the build (PR_SET_PDEATHSIG), and temp files a killed build left
+are removed by the next one. Each build is recorded in `state/jobs/site-build.json`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,20 +28,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import registry, views
+from peaktrade import jobs, registry, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
 from peaktrade.charts import line_chart
 from peaktrade.clock import utcnow
 from peaktrade.config import Settings
-from peaktrade.errors import ArtifactError
+from peaktrade.errors import ArtifactError, LockHeld
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
 from peaktrade.site import model
 from peaktrade.templating import environment, template_hash
 
 GEN_VERSION = "1"
+JOB = "site-build"
 TABLE_ROWS = 25
 API_SESSIONS = 100
 TAIL_ROWS = 50
@@ -55,6 +64,7 @@ class BuildResult:
     rendered_sessions: int
     problems: list[str]
     seconds: float
+    workers: int = 1  # processes that rendered the run and session pages
 
 
 def build_now() -> datetime:
@@ -67,8 +77,50 @@ def build(
     settings: Settings, *, out_dir: Path | None = None, full: bool = False, now: datetime | None = None
 ) -> BuildResult:
     """Build the site once; raises `LockHeld` (exit 75) if another build holds the lock."""
-    with job_lock(settings.paths.state_dir, "site-build"):
-        return _Build(settings, Path(out_dir or settings.paths.site_dir), full, now or build_now()).run()
+    state_dir = settings.paths.state_dir
+    started = utcnow()
+    try:
+        with job_lock(state_dir, JOB):
+            out = Path(out_dir or settings.paths.site_dir)
+            removed = remove_temps(out) + remove_temps(Path(state_dir), prefix=".site-manifest.json.")
+            result = _Build(settings, out, full, now or build_now()).run()
+            if removed:
+                result.problems.insert(0, f"{out}: removed {removed} temp file(s) an interrupted build left")
+    except LockHeld:
+        raise  # another build is running: it records its own outcome
+    except BaseException as exc:
+        _record(state_dir, False, started, f"{type(exc).__name__}: {exc}")
+        raise
+    _record(state_dir, True, started, f"{result.written} files written, {len(result.problems)} problems")
+    return result
+
+
+def _record(state_dir: Path, ok: bool, started: datetime, detail: str) -> None:
+    try:
+        jobs.record(state_dir, JOB, ok=ok, started_at=started, finished_at=utcnow(), detail=detail)
+    except OSError:
+        pass  # bookkeeping only: the site was built (or the build's own error is what matters)
+
+
+def remove_temps(directory: Path, *, prefix: str | None = None) -> int:
+    """Delete the `.*.tmp` files that a killed build left under `directory`; returns how many.
+
+    Called with the build lock held, so no other build is writing them now. With `prefix`, only the files
+    directly in `directory` whose names start with it (the state dir is shared with other jobs)."""
+    count = 0
+    try:
+        walker = [(str(directory), [], os.listdir(directory))] if prefix else os.walk(directory)
+        for root, _dirs, files in walker:
+            for name in files:
+                if name.startswith(prefix or ".") and name.endswith(".tmp"):
+                    try:
+                        os.unlink(os.path.join(root, name))
+                        count += 1
+                    except FileNotFoundError:
+                        pass
+    except FileNotFoundError:
+        return count
+    return count
 
 
 class _Build:
@@ -81,17 +133,25 @@ class _Build:
         self.manifest_path = Path(settings.paths.state_dir) / "site-manifest.json"
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        self.workers = 1
 
     def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
-        workers = min(os.cpu_count() or 1, 4)
-        if workers < 2 or len(runs) * 10 + len(sessions) < 1000:
+        workers = min(max(os.cpu_count() or 1, 2), 4)
+        if not (runs or sessions) or len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages:
             _render_leaves(self, runs, sessions, run_ids)
             return
+        self.workers = workers
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
-        with ProcessPoolExecutor(workers) as pool:
+        # spawn, not fork: a forked worker would share the build lock's descriptor and keep it held if the build
+        # were killed; a spawned one starts with no inherited descriptors at all
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
+        ) as pool:
             futures = [
                 pool.submit(_leaf_worker, self.cfg, self.out, self.now, self.base, r, s, run_ids) for r, s in chunks
             ]
@@ -145,6 +205,7 @@ class _Build:
             len(changed_sessions),
             inp.problems,
             time.perf_counter() - started,
+            self.workers,
         )
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -430,6 +491,27 @@ def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], r
         b._write_run(info)
     for entry in sessions:
         b._write_session(entry, run_ids, None)
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: die with the build. A killed build must not leave workers behind writing pages."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the parent dies
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still ends the worker
+    if os.getppid() != parent:  # the build died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Portable fallback for PR_SET_PDEATHSIG: exit once the build process is gone (we are re-parented)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def _leaf_worker(
