@@ -23,7 +23,7 @@ from peaktrade.artifacts import RunWriter
 from peaktrade.clock import iso, utcnow
 from peaktrade.config import Settings
 from peaktrade.engine import Engine, EngineConfig
-from peaktrade.errors import SessionError, UsageError
+from peaktrade.errors import SessionError, UsageError, WriteFailed
 from peaktrade.ids import new_session_id
 from peaktrade.marketdata import BarSource, open_source
 from peaktrade.models import timeframe_seconds
@@ -225,7 +225,7 @@ def run(
         "live_risk": dataclasses.asdict(risk),
         "general": dataclasses.asdict(settings.general),
     }
-    writer = RunWriter.create(
+    writer = _create_writer(
         settings.paths.runs_dir,
         mode=plan.mode,
         strategy_name=plan.strategy,
@@ -259,7 +259,12 @@ def run(
     # who writes this session, so readers can tell a dead writer at once (liveness.writer_state)
     record.update(pid=writer.meta["pid"], host=writer.meta["host"], pid_start_ticks=writer.meta["pid_start_ticks"])
     reg_dir = settings.paths.registry_dir
-    reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
+    try:
+        reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
+    except OSError as exc:  # e.g. a read-only registry dir: end the run as failed, say which file
+        failed = WriteFailed.of(exc, reg_dir)
+        _close_quietly(writer, str(failed))
+        raise failed from None
     status, error = "completed", None
     deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes else None
     with _Stop(stop) as stopper:
@@ -267,18 +272,41 @@ def run(
             _loop(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_dir)
             if stopper.event.is_set():
                 status, error = "aborted", stopper.reason or "stopped"
+        except WriteFailed as exc:  # disk full or read-only: one line naming the file
+            status, error = "failed", str(exc)
         except SessionError as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a bug or an I/O error: still finalize the artifacts, report it
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         for order in engine.finish():
             writer.append_order(order.record())
-        writer.close(status, error)
+        try:
+            writer.close(status, error)
+        except WriteFailed as exc:  # the run could not be finalized; meta.json says failed if the disk let it
+            status, error = "failed", error if status == "failed" else str(exc)
     metrics = session_metrics(engine, plan.start_balance)
     record.update(status=status, error=error, finished_at=iso(utcnow()), heartbeat_at=iso(utcnow()), metrics=metrics)
     if plan.use_registry:
-        reg_path = registry.write_record(reg_dir, record)
+        try:
+            reg_path = registry.write_record(reg_dir, record)
+        except OSError as exc:
+            raise WriteFailed.of(exc, reg_dir) from None
     return SessionResult(writer.run_id, writer.run_dir, session_id, status, error, metrics, reg_path)
+
+
+def _create_writer(runs_dir: Path, **kwargs: Any) -> RunWriter:
+    """`RunWriter.create`; a directory that cannot be written is one line naming it, not a traceback."""
+    try:
+        return RunWriter.create(runs_dir, **kwargs)
+    except OSError as exc:
+        raise WriteFailed.of(exc, runs_dir) from None
+
+
+def _close_quietly(writer: RunWriter, error: str) -> None:
+    try:
+        writer.close("failed", error)
+    except WriteFailed:
+        pass  # the caller raises the first failure, which is the one to fix
 
 
 @contextmanager
@@ -324,7 +352,10 @@ def _bars(plan, source, engine, writer, stopper, deadline, on_bar, record, reg_d
             _sleep(delay, writer, stopper)
             if plan.use_registry and time.monotonic() - last_registry >= _REGISTRY_HEARTBEAT_S:
                 record["heartbeat_at"] = iso(utcnow())
-                registry.write_record(reg_dir, record)
+                try:
+                    registry.write_record(reg_dir, record)
+                except OSError as exc:
+                    raise WriteFailed.of(exc, reg_dir) from None
                 last_registry = time.monotonic()
 
 

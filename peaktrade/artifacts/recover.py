@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from peaktrade.artifacts import legacy
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.catalog import scan_runs
 from peaktrade.artifacts.journal import list_segments, read_segment
-from peaktrade.artifacts.reader import RunReader, read_orders
+from peaktrade.artifacts.reader import RunReader, committed_step, read_orders
 from peaktrade.artifacts.writer import compact, jsonable, remove_segments
 from peaktrade.atomic import write_json, write_text
 from peaktrade.clock import iso
@@ -62,7 +63,11 @@ def recover_run(run_dir: Path, now: datetime) -> Recovered:
     totals = legacy.totals_from_table(table)
     last = {k: jsonable(v) for k, v in table.slice(table.num_rows - 1).to_pylist()[0].items()} if rows else {}
     counted = meta.get("rows") if isinstance(meta.get("rows"), int) else 0
-    lost = max(0, counted - rows)
+    upto = committed_step(meta)
+    readable = rows
+    if upto is not None and rows:  # of the rows meta.json counted, how many are still there
+        readable = int(pc.sum(pc.less_equal(table.column("step"), upto)).as_py() or 0)
+    lost = max(0, counted - readable)
     meta.update(
         status="aborted",
         error=WRITER_DIED if not lost else f"{WRITER_DIED}; {lost} counted rows lost in a damaged segment",
@@ -86,13 +91,18 @@ def _damaged_segments(run_dir: Path) -> list[str]:
     for path in segments[:-1]:
         try:
             _, good = read_segment(path)
-            size = path.stat().st_size
+            with open(path, "rb") as fh:
+                fh.seek(good)
+                rest = fh.read(len(_END_OF_STREAM) + 1)
         except OSError:
             damaged.append(path.name)
             continue
-        if good < size:
+        if rest not in (b"", _END_OF_STREAM):  # a sealed segment ends with its last batch + end-of-stream
             damaged.append(path.name)
     return damaged
+
+
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # Arrow IPC: continuation marker, zero length
 
 
 def describe(item: Recovered, run_dir: Path) -> str | None:
