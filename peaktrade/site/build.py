@@ -13,12 +13,8 @@ are removed by the next one. Each build is recorded in `state/jobs/site-build.js
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +35,7 @@ from peaktrade.errors import ArtifactError, LockHeld
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
 from peaktrade.site import model
+from peaktrade.site.workers import remove_temps, worker_pool
 from peaktrade.templating import environment, template_hash
 
 GEN_VERSION = "1"
@@ -102,27 +99,6 @@ def _record(state_dir: Path, ok: bool, started: datetime, detail: str) -> None:
         pass  # bookkeeping only: the site was built (or the build's own error is what matters)
 
 
-def remove_temps(directory: Path, *, prefix: str | None = None) -> int:
-    """Delete the `.*.tmp` files that a killed build left under `directory`; returns how many.
-
-    Called with the build lock held, so no other build is writing them now. With `prefix`, only the files
-    directly in `directory` whose names start with it (the state dir is shared with other jobs)."""
-    count = 0
-    try:
-        walker = [(str(directory), [], os.listdir(directory))] if prefix else os.walk(directory)
-        for root, _dirs, files in walker:
-            for name in files:
-                if name.startswith(prefix or ".") and name.endswith(".tmp"):
-                    try:
-                        os.unlink(os.path.join(root, name))
-                        count += 1
-                    except FileNotFoundError:
-                        pass
-    except FileNotFoundError:
-        return count
-    return count
-
-
 class _Build:
     def __init__(self, settings: Settings, out: Path, full: bool, now: datetime):
         self.cfg = settings
@@ -142,16 +118,8 @@ class _Build:
             _render_leaves(self, runs, sessions, run_ids)
             return
         self.workers = workers
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
-        # spawn, not fork: a forked worker would share the build lock's descriptor and keep it held if the build
-        # were killed; a spawned one starts with no inherited descriptors at all
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
-        ) as pool:
+        with worker_pool(workers) as pool:
             futures = [
                 pool.submit(_leaf_worker, self.cfg, self.out, self.now, self.base, r, s, run_ids) for r, s in chunks
             ]
@@ -491,27 +459,6 @@ def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], r
         b._write_run(info)
     for entry in sessions:
         b._write_session(entry, run_ids, None)
-
-
-def _worker_init(parent: int) -> None:
-    """In each worker: die with the build. A killed build must not leave workers behind writing pages."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the parent dies
-        except (OSError, AttributeError):
-            pass  # no prctl: the watchdog below still ends the worker
-    if os.getppid() != parent:  # the build died before the death signal was armed
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-def _watch_parent(parent: int) -> None:
-    """Portable fallback for PR_SET_PDEATHSIG: exit once the build process is gone (we are re-parented)."""
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(1)
 
 
 def _leaf_worker(
