@@ -3,8 +3,8 @@
 A run is compacted and marked `aborted` ("writer died"); its session's record, still `started`, becomes
 `aborted` too, with `finished_at` and the metrics computed from the run's own ledger (its last event and
 totals) by the same function a session uses when it ends. Records still `started` whose run already ended (the
-session process died after its run was finalized) are brought in line the same way. Each run of the job is
-recorded in `state/jobs/runs-recover.json`.
+session process died after its run was finalized) are brought in line the same way. Each run of the cron form
+(all runs, no `--run-id`) is recorded in `state/jobs/runs-recover.json`.
 """
 
 from __future__ import annotations
@@ -49,15 +49,18 @@ def recover(
     stale = stale_seconds if stale_seconds is not None else settings.live_monitoring.stale_min_seconds
     started = now or utcnow()
     out = RecoverResult()
+    cron = run_id is None  # the cron job's form; a manual `--run-id` recovery is not recorded as the job
     with job_lock(paths.state_dir, JOB):
         try:
             _recover_runs(settings, out, run_id, stale, force, started)
             _finalize_sessions(settings, out, started)
         except BaseException as exc:
-            _record(paths.state_dir, False, started, f"{type(exc).__name__}: {exc}")
+            if cron:
+                _record(paths.state_dir, False, started, f"{type(exc).__name__}: {exc}")
             raise
         detail = f"{len(out.recovered)} runs, {len(out.sessions)} sessions finalized, {len(out.failed)} failed"
-        _record(paths.state_dir, not out.failed, started, detail)
+        if cron:
+            _record(paths.state_dir, not out.failed, started, detail)
     return out
 
 

@@ -54,7 +54,6 @@ def recover(args) -> int:
     result = recover_runs(cfg, run_id=args.run_id, stale_seconds=args.stale_seconds, force=args.force)
     if result.note:
         print(result.note)
-        return 0
     for item in result.recovered:
         lost = f", {item.lost} rows lost" if item.lost else ""
         print(
@@ -64,6 +63,6 @@ def recover(args) -> int:
         print(f"finalized session {session_id}: {path}")
     for problem in result.problems:
         warn(problem)
-    if not result.recovered and not result.sessions:
+    if not result.recovered and not result.sessions and not result.note:
         print("no crashed runs to recover")
     return 1 if result.failed else 0
