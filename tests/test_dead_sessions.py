@@ -77,6 +77,10 @@ def test_a_killed_session_shows_dead_everywhere_until_recovered(workspace: Path)
     assert "[DEAD (writer process gone)]" in frame and "DEAD: the writer process is gone" in frame
     report = run_cli("report", "sessions", "--stdout", cwd=workspace).stdout
     assert "| dead |" in report
+    run_report = run_cli("report", "run", run_id, "--output-dir", "rr", cwd=workspace)
+    assert run_report.returncode == 0, run_report.stderr
+    text = (workspace / "rr" / "report.md").read_text()
+    assert "| Status | running (DEAD: writer gone) |" in text and "→ dead |" in text
     assert run_cli("site", "build", cwd=workspace).returncode == 0
     site = workspace / "site"
     index = (site / "index.html").read_text()
@@ -223,3 +227,28 @@ def test_cli_session_with_a_read_only_runs_dir_exits_1_naming_it(workspace: Path
     assert out.returncode == 1 and "unexpected error" not in out.stderr
     assert "cannot write live_runs" in out.stderr and "Permission denied" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_started_record_whose_run_ended_shows_the_runs_outcome_and_is_finalized(workspace: Path) -> None:
+    from tests.sitefixture import FIXED_EPOCH, make_workspace
+
+    make_workspace(workspace)
+    run_id = "20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002"
+    sid = "session_20250101_120000_shadow_bbbb02"
+    meta_path = workspace / "live_runs" / run_id / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(status="aborted", error="SIGTERM", ended_at="2025-01-01T13:00:00+00:00")
+    meta_path.write_text(json.dumps(meta))  # the session process died before it updated its registry record
+    record_path = next((workspace / "reports/experiments/live_sessions").glob(f"*{sid}.json"))
+    assert json.loads(record_path.read_text())["status"] == "started"
+    assert run_cli("site", "build", cwd=workspace, env={"SOURCE_DATE_EPOCH": FIXED_EPOCH}).returncode == 0
+    page = (workspace / "site" / "sessions" / f"{sid}.html").read_text()
+    assert '<span class="badge st-aborted">ABORT</span>' in page and "2025-01-01 13:00:00 UTC" in page
+    assert "→ running" not in (workspace / "site" / "index.html").read_text()
+    line = next(x for x in run_cli("session", "list", cwd=workspace).stdout.splitlines() if sid in x)
+    assert " aborted " in line
+    recovered = run_cli("runs", "recover", cwd=workspace)
+    assert recovered.returncode == 0 and f"finalized session {sid}" in recovered.stdout
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "aborted" and record["error"] == "SIGTERM"
+    assert record["finished_at"] == "2025-01-01T13:00:00+00:00" and record["metrics"]["steps"] == 60
