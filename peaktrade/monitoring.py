@@ -10,6 +10,7 @@ is the commit point; the event files may already hold rows it does not count yet
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -162,9 +163,8 @@ def load_run_snapshot(
 
 
 def load_run_tail(run_dir: Path, n: int = 15) -> list[LiveRunTailRow]:
-    """The last `n` events, oldest first; never newer than the last snapshot loaded here for this run."""
-    upto = _COMMITTED.get(_key(run_dir))
-    return tail_rows(RunReader(Path(run_dir), upto=upto).tail(n).to_pylist())
+    """The last `n` events, oldest first; never newer than a snapshot of this run loaded just before."""
+    return tail_rows(RunReader(Path(run_dir), upto=_paired_step(run_dir)).tail(n).to_pylist())
 
 
 def load_run_view(
@@ -189,9 +189,12 @@ def _snapshot(reader: RunReader, now: datetime, stale_bars: int, stale_min_secon
 
 
 # Commit point of the last snapshot loaded per run directory, so that the seed's two-call pattern
-# (load_run_snapshot, then load_run_tail) shows one consistent view. Bounded: a monitor watches a few runs.
-_COMMITTED: dict[str, int | None] = {}
+# (load_run_snapshot, then load_run_tail) shows one consistent view. A tail pairs with a snapshot taken at most
+# _PAIR_SECONDS before it (a refresh makes both calls back to back); an older one no longer holds it back.
+# Bounded: a monitor watches a few runs.
+_COMMITTED: dict[str, tuple[float, int | None]] = {}
 _COMMITTED_MAX = 256
+_PAIR_SECONDS = 10.0
 
 
 def _key(run_dir: Path | str) -> str:
@@ -201,9 +204,14 @@ def _key(run_dir: Path | str) -> str:
 def _remember(run_dir: Path | str, step: int | None) -> None:
     key = _key(run_dir)
     _COMMITTED.pop(key, None)
-    _COMMITTED[key] = step
+    _COMMITTED[key] = (time.monotonic(), step)
     while len(_COMMITTED) > _COMMITTED_MAX:
         _COMMITTED.pop(next(iter(_COMMITTED)))
+
+
+def _paired_step(run_dir: Path | str) -> int | None:
+    taken, step = _COMMITTED.get(_key(run_dir), (float("-inf"), None))
+    return step if time.monotonic() - taken <= _PAIR_SECONDS else None
 
 
 def tail_rows(rows: list[dict[str, Any]]) -> list[LiveRunTailRow]:
