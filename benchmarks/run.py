@@ -347,6 +347,51 @@ def bench_alerts(args, work: Path) -> None:
     report("nothing new (median of 5)", f"{statistics.median(timed_run() for _ in range(5)):.2f} s", "<= 1 s")
 
 
+_APPENDER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from benchmarks.run import synthetic_row
+from peaktrade.artifacts import RunWriter
+w = RunWriter.create({runs!r}, mode="shadow", strategy_name="m", symbol="BTC/EUR", timeframe="1m",
+                     flush_rows=500, flush_seconds=3600, segment_rows=10_000, fsync=False)
+print(w.run_dir, flush=True)
+for i in range({rows}):
+    w.append_event(synthetic_row(i))
+    if (i + 1) % 500 == 0:
+        time.sleep(0.002)
+w.close()
+"""
+
+
+@bench("consistency")
+def bench_consistency(args, work: Path) -> None:
+    """Item 5 of issue 8: a tail shown with a snapshot is never newer than it, while a writer process appends."""
+    from peaktrade import monitoring
+
+    rows = 100_000 if args.quick else 300_000
+    print(f"consistency: poll every 10 ms while another process appends {rows:,} events (500 per flush)")
+    for label in ("load_run_snapshot + load_run_tail(15)", "load_run_view(15)"):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _APPENDER.format(root=str(ROOT), runs=str(work / "consistency"), rows=rows)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        run_dir = Path(proc.stdout.readline().strip())
+        polls = ahead = worst = 0
+        while proc.poll() is None:
+            if label.startswith("load_run_view"):
+                snap, tail = monitoring.load_run_view(run_dir, 15)
+            else:
+                snap = monitoring.load_run_snapshot(run_dir)
+                tail = monitoring.load_run_tail(run_dir, 15)
+            polls += 1
+            if tail and snap.last_bar_time and tail[-1].ts_bar > snap.last_bar_time:
+                ahead += 1
+                worst = max(worst, int((tail[-1].ts_bar - snap.last_bar_time).total_seconds() // 60))
+            time.sleep(0.01)
+        report(f"polls with tail rows newer than the snapshot, {label}", f"{ahead}/{polls} (max {worst} rows)", "0")
+
+
 @bench("help")
 def bench_help(args, work: Path) -> None:
     exe = shutil.which("peaktrade") or ""

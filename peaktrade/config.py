@@ -116,6 +116,9 @@ class SiteConfig:
     refresh_seconds: int = _opt(60, min=5, max=86_400)
     page_size: int = _opt(50, min=5, max=1000)
     base_url: str = _opt("", help="public address of the built site, for links in alerts (empty: no links)")
+    parallel_min_pages: int = _opt(
+        1000, min=1, help="render pages in worker processes from this much work (a run page counts 10)"
+    )
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,17 @@ class ArtifactError(PeaktradeError):
     """A run directory or registry record is missing, corrupt or not ours."""
 
 
+class WriteFailed(ArtifactError):
+    """A file could not be written (disk full, read-only, permissions); the message names the path and the fix."""
+
+    @classmethod
+    def of(cls, exc: OSError, path: object) -> WriteFailed:
+        where = exc.filename or path
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        code = f" (errno {exc.errno})" if exc.errno else ""
+        return cls(f"cannot write {where}: {reason}{code}; free disk space there or make it writable")
+
+
 class RunNotFound(ArtifactError, FileNotFoundError):
     """No run directory (with a meta.json) at the given place."""
 

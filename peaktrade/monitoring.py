@@ -2,10 +2,15 @@
 
 `load_run_snapshot` and `load_run_tail` cost O(1) in the run's length (meta.json totals + the last segment or
 row group); `build_snapshot`, `render_summary` and `render_tail` are pure.
+
+A snapshot and a tail shown together are one consistent view: `load_run_view` reads both through one reader, and
+`load_run_tail` never returns rows newer than the last snapshot this process loaded for the same run (meta.json
+is the commit point; the event files may already hold rows it does not count yet).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +18,9 @@ from typing import Any
 
 from peaktrade.artifacts import RunReader, latest_run_dir
 from peaktrade.clock import parse_ts, utcnow
-from peaktrade.models import TIMEFRAMES
+from peaktrade.status import NOT_RUNNING, run_state, stale_after_seconds
+
+__all__ = ["stale_after_seconds"]  # re-exported: part of this API since Phase 33
 
 
 class Colors:
@@ -77,6 +84,8 @@ class LiveRunSnapshot:
     max_drawdown: float | None = None
     fees: float | None = None
     error: str | None = None
+    state: str = "running"  # running | stale | dead | the final status (peaktrade.status.run_state)
+    last_step: int | None = None  # the commit point: the newest step meta.json counts (None: not known)
 
 
 @dataclass
@@ -89,11 +98,6 @@ class LiveRunTailRow:
     orders_count: int
     risk_allowed: bool
     risk_reasons: str
-
-
-def stale_after_seconds(timeframe: str, bars: int = 3, min_seconds: float = 300.0) -> float:
-    """A running run is stale when its heartbeat is older than max(`bars` bars, `min_seconds`)."""
-    return max(bars * TIMEFRAMES.get(timeframe, 60), min_seconds)
 
 
 def build_snapshot(
@@ -112,6 +116,11 @@ def build_snapshot(
     age = (now - heartbeat).total_seconds() if heartbeat else None
     timeframe = str(meta.get("timeframe") or "")
     limit = stale_after_seconds(timeframe, stale_bars, stale_min_seconds)
+    liveness_meta = dict(meta, status=status)
+    if not meta.get("heartbeat_at") and heartbeat is not None:
+        liveness_meta["heartbeat_at"] = heartbeat.isoformat()
+    state = run_state(liveness_meta, now, limit)
+    step = last.get("step")
     price = last.get("close") if last.get("close") is not None else last.get("price")
     return LiveRunSnapshot(
         run_id=str(meta.get("run_id") or ""),
@@ -132,12 +141,14 @@ def build_snapshot(
         ended_at=ended,
         cash=last.get("cash"),
         status=status,
-        stale=status == "running" and age is not None and age > limit,
+        stale=state in NOT_RUNNING,
         heartbeat_age_seconds=age,
         drawdown=last.get("drawdown"),
         max_drawdown=totals.get("max_drawdown") if totals.get("steps") else None,
         fees=last.get("fees_paid"),
         error=meta.get("error"),
+        state=state,
+        last_step=step if isinstance(step, int) and not isinstance(step, bool) else None,
     )
 
 
@@ -146,14 +157,65 @@ def load_run_snapshot(
 ) -> LiveRunSnapshot:
     """Snapshot of one run; `FileNotFoundError` if the run directory (or its meta.json) is missing."""
     reader = RunReader(Path(run_dir))
-    meta = dict(reader.meta)
-    meta.setdefault("run_id", reader.run_id)
-    return build_snapshot(meta, reader.totals(), reader.last_event(), now or utcnow(), stale_bars, stale_min_seconds)
+    snapshot = _snapshot(reader, now or utcnow(), stale_bars, stale_min_seconds)
+    _remember(run_dir, reader.committed_step)
+    return snapshot
 
 
 def load_run_tail(run_dir: Path, n: int = 15) -> list[LiveRunTailRow]:
-    """The last `n` events, oldest first."""
-    rows = RunReader(Path(run_dir)).tail(n).to_pylist()
+    """The last `n` events, oldest first; never newer than a snapshot of this run loaded just before."""
+    return tail_rows(RunReader(Path(run_dir), upto=_paired_step(run_dir)).tail(n).to_pylist())
+
+
+def load_run_view(
+    run_dir: Path,
+    n: int = 15,
+    *,
+    now: datetime | None = None,
+    stale_bars: int = 3,
+    stale_min_seconds: float = 300.0,
+) -> tuple[LiveRunSnapshot, list[LiveRunTailRow]]:
+    """Snapshot and last `n` events from one read of meta.json: the tail ends at the snapshot's last step."""
+    reader = RunReader(Path(run_dir))
+    snapshot = _snapshot(reader, now or utcnow(), stale_bars, stale_min_seconds)
+    _remember(run_dir, reader.committed_step)
+    return snapshot, (tail_rows(reader.tail(n).to_pylist()) if n > 0 else [])
+
+
+def _snapshot(reader: RunReader, now: datetime, stale_bars: int, stale_min_seconds: float) -> LiveRunSnapshot:
+    meta = dict(reader.meta)
+    meta.setdefault("run_id", reader.run_id)
+    return build_snapshot(meta, reader.totals(), reader.last_event(), now, stale_bars, stale_min_seconds)
+
+
+# Commit point of the last snapshot loaded per run directory, so that the seed's two-call pattern
+# (load_run_snapshot, then load_run_tail) shows one consistent view. A tail pairs with a snapshot taken at most
+# _PAIR_SECONDS before it (a refresh makes both calls back to back); an older one no longer holds it back.
+# Bounded: a monitor watches a few runs.
+_COMMITTED: dict[str, tuple[float, int | None]] = {}
+_COMMITTED_MAX = 256
+_PAIR_SECONDS = 10.0
+
+
+def _key(run_dir: Path | str) -> str:
+    return str(Path(run_dir).absolute())
+
+
+def _remember(run_dir: Path | str, step: int | None) -> None:
+    key = _key(run_dir)
+    _COMMITTED.pop(key, None)
+    _COMMITTED[key] = (time.monotonic(), step)
+    while len(_COMMITTED) > _COMMITTED_MAX:
+        _COMMITTED.pop(next(iter(_COMMITTED)))
+
+
+def _paired_step(run_dir: Path | str) -> int | None:
+    taken, step = _COMMITTED.get(_key(run_dir), (float("-inf"), None))
+    return step if time.monotonic() - taken <= _PAIR_SECONDS else None
+
+
+def tail_rows(rows: list[dict[str, Any]]) -> list[LiveRunTailRow]:
+    """Event dicts (oldest first) as `LiveRunTailRow`s."""
     return [
         LiveRunTailRow(
             ts_bar=r["ts_bar"],
@@ -211,7 +273,12 @@ def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
         return f"{c.GREEN if value >= 0 else c.RED}{_num(value, sign=True)}{c.RESET}"
 
     status = s.status
-    if s.stale:
+    if s.state == "dead":
+        status = (
+            f"{c.RED}{status} (DEAD: the writer process is gone, last heartbeat "
+            f"{short_age(s.heartbeat_age_seconds)} ago; `peaktrade runs recover` finalizes it){c.RESET}"
+        )
+    elif s.stale:
         status = f"{c.RED}{status} (STALE: no heartbeat for {short_age(s.heartbeat_age_seconds)}){c.RESET}"
     elif s.status == "running":
         status = f"{c.GREEN}running{c.RESET} (heartbeat {short_age(s.heartbeat_age_seconds)} ago)"

@@ -315,3 +315,30 @@ def _save_index(
         write_json(path, data, fsync=False, indent=None)
     except OSError:
         pass  # the cache is an optimisation; a read-only state dir must not break listing
+
+
+def finalize(
+    registry_dir: Path,
+    session_id: str,
+    *,
+    status: str,
+    finished_at: str | None,
+    error: str | None,
+    metrics: Mapping[str, Any],
+    index_path: Path | None = None,
+) -> Path | None:
+    """Rewrite the `started` record of `session_id` in place as finished; None if there is no such record or it
+    is already finished (a session that ended on its own keeps its own account)."""
+    for entry in scan(registry_dir, index_path).entries:
+        if entry["session_id"] != session_id:
+            continue
+        path = Path(registry_dir) / entry["_file"]
+        record = load_record(path)
+        if record.get("status") not in (None, "started", "running"):
+            return None
+        record.update(
+            status=status, finished_at=finished_at, heartbeat_at=finished_at, error=error, metrics=dict(metrics)
+        )
+        write_json(path, record)
+        return path
+    return None

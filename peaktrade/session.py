@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from peaktrade import metrics as metrics_mod
 from peaktrade import registry
 from peaktrade.artifacts import RunWriter
 from peaktrade.clock import iso, utcnow
 from peaktrade.config import Settings
 from peaktrade.engine import Engine, EngineConfig
-from peaktrade.errors import DataError, SessionError, UsageError
+from peaktrade.errors import DataError, SessionError, UsageError, WriteFailed
 from peaktrade.ids import new_session_id
 from peaktrade.marketdata import BarSource, csv_name_info, open_source
 from peaktrade.models import timeframe_seconds
@@ -280,7 +281,7 @@ def run(
         "live_risk": dataclasses.asdict(risk),
         "general": dataclasses.asdict(settings.general),
     }
-    writer = RunWriter.create(
+    writer = _create_writer(
         settings.paths.runs_dir,
         mode=plan.mode,
         strategy_name=plan.strategy,
@@ -311,8 +312,15 @@ def run(
         notes=plan.notes or None,
         tags=plan.tags,
     )
+    # who writes this session, so readers can tell a dead writer at once (liveness.writer_state)
+    record.update(pid=writer.meta["pid"], host=writer.meta["host"], pid_start_ticks=writer.meta["pid_start_ticks"])
     reg_dir = settings.paths.registry_dir
-    reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
+    try:
+        reg_path = registry.write_record(reg_dir, record) if plan.use_registry else None
+    except OSError as exc:  # e.g. a read-only registry dir: end the run as failed, say which file
+        failed = WriteFailed.of(exc, reg_dir)
+        _close_quietly(writer, str(failed))
+        raise failed from None
     status, error = "completed", None
     # --duration: wall-clock time for a live source; market time (the bars' own timestamps) for a replay.
     deadline = time.monotonic() + plan.duration_minutes * 60 if plan.duration_minutes and source.live else None
@@ -325,6 +333,8 @@ def run(
             _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, tell, record, reg_dir)
             if stopper.event.is_set():
                 status, error = "aborted", stopper.reason or "stopped"
+        except WriteFailed as exc:  # disk full or read-only: one line naming the file
+            status, error = "failed", str(exc)
         except SessionError as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a bug or an I/O error: still finalize the artifacts, report it
@@ -334,16 +344,37 @@ def run(
         for note in source.notes:
             writer.meta["notes"] = "\n".join(filter(None, [writer.meta.get("notes"), note]))
             record["notes"] = "\n".join(filter(None, [record.get("notes"), note]))
-        writer.close(status, error)
+        try:
+            writer.close(status, error)
+        except WriteFailed as exc:  # the run could not be finalized; meta.json says failed if the disk let it
+            status, error = "failed", error if status == "failed" else str(exc)
     metrics = session_metrics(engine, plan.start_balance)
     record.update(status=status, error=error, finished_at=iso(utcnow()), heartbeat_at=iso(utcnow()), metrics=metrics)
     if plan.use_registry:
-        reg_path = registry.write_record(reg_dir, record)
+        try:
+            reg_path = registry.write_record(reg_dir, record)
+        except OSError as exc:
+            raise WriteFailed.of(exc, reg_dir) from None
     return SessionResult(writer.run_id, writer.run_dir, session_id, status, error, metrics, reg_path)
 
 
 def _ignore(kind: str, info: dict) -> None:
     pass
+
+
+def _create_writer(runs_dir: Path, **kwargs: Any) -> RunWriter:
+    """`RunWriter.create`; a directory that cannot be written is one line naming it, not a traceback."""
+    try:
+        return RunWriter.create(runs_dir, **kwargs)
+    except OSError as exc:
+        raise WriteFailed.of(exc, runs_dir) from None
+
+
+def _close_quietly(writer: RunWriter, error: str) -> None:
+    try:
+        writer.close("failed", error)
+    except WriteFailed:
+        pass  # the caller raises the first failure, which is the one to fix
 
 
 def _exchange_client(plan: SessionPlan, settings: Settings):
@@ -426,7 +457,10 @@ def _bars(plan, source, engine, writer, stopper, deadline, market_bars, on_bar, 
             _sleep(delay, writer, stopper)
             if plan.use_registry and time.monotonic() - last_registry >= _REGISTRY_HEARTBEAT_S:
                 record["heartbeat_at"] = iso(utcnow())
-                registry.write_record(reg_dir, record)
+                try:
+                    registry.write_record(reg_dir, record)
+                except OSError as exc:
+                    raise WriteFailed.of(exc, reg_dir) from None
                 last_registry = time.monotonic()
     if engine.step == 0 and not source.live:
         raise DataError(f"{source.describe()}: no bars left after the warm-up; use a longer file")
@@ -447,22 +481,20 @@ def _sleep(seconds: float, writer: RunWriter, stopper: _Stop) -> None:
 
 
 def session_metrics(engine: Engine, start_balance: float) -> dict[str, Any]:
-    """The registry metrics (DESIGN.md §3), from the session's own ledger."""
+    """The registry metrics (DESIGN.md §3), from the session's own ledger (`metrics.session_metrics`)."""
     led = engine.ledger
-    equity = led.equity
-    return {
-        "realized_pnl": round(led.realized_pnl, 8),
-        "unrealized_pnl": round(led.unrealized_pnl, 8),
-        "max_drawdown": round(led.max_drawdown, 8),
-        "num_orders": engine.num_orders,
-        "num_trades": engine.num_filled,
-        "num_blocked": engine.num_blocked,
-        "fees": round(led.fees_paid, 8),
-        "steps": engine.step,
-        "fill_rate": round(engine.num_filled / engine.num_orders, 6) if engine.num_orders else 0.0,
-        "final_equity": round(equity, 8),
-        "return_pct": round((equity / start_balance - 1.0) * 100.0, 6),
-    }
+    return metrics_mod.session_metrics(
+        realized_pnl=led.realized_pnl,
+        unrealized_pnl=led.unrealized_pnl,
+        max_drawdown=led.max_drawdown,
+        num_orders=engine.num_orders,
+        num_trades=engine.num_filled,
+        num_blocked=engine.num_blocked,
+        fees=led.fees_paid,
+        steps=engine.step,
+        final_equity=led.equity,
+        start_balance=start_balance,
+    )
 
 
 def dry_run_lines(plan: SessionPlan, settings: Settings) -> list[str]:

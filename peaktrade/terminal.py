@@ -70,7 +70,9 @@ def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, r
         ]
     else:
         state = snapshot.status.upper()
-        if snapshot.stale:
+        if snapshot.state == "dead":
+            state = f"{c.RED}DEAD (writer process gone){c.RESET}"
+        elif snapshot.stale:
             state = f"{c.RED}STALE (writer gone?){c.RESET}"
         elif snapshot.status != "running":
             state = f"{c.CYAN}FINISHED: {snapshot.status}{c.RESET}"
@@ -89,11 +91,10 @@ def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, r
 
 def loader(opts: MonitorOptions) -> Callable[[], tuple]:
     def load() -> tuple:
-        snapshot = monitoring.load_run_snapshot(
-            opts.run_dir, stale_bars=opts.stale_bars, stale_min_seconds=opts.stale_min_seconds
+        rows = opts.rows if opts.view in ("tail", "both") else 0
+        return monitoring.load_run_view(
+            opts.run_dir, rows, stale_bars=opts.stale_bars, stale_min_seconds=opts.stale_min_seconds
         )
-        tail = monitoring.load_run_tail(opts.run_dir, opts.rows) if opts.view in ("tail", "both") else []
-        return snapshot, tail
 
     return load
 

@@ -13,7 +13,16 @@ from typing import Any
 from peaktrade.clock import parse_ts
 
 STATUSES = ("started", "completed", "failed", "aborted")
-STATUS_LABELS = {"completed": "OK", "failed": "FAIL", "aborted": "ABORT", "started": "RUN"}
+# what readers show instead of `started` when the writer is gone (peaktrade.status)
+WRITER_GONE = ("stale", "dead")
+STATUS_LABELS = {
+    "completed": "OK",
+    "failed": "FAIL",
+    "aborted": "ABORT",
+    "started": "RUN",
+    "stale": "STALE",
+    "dead": "DEAD",
+}
 
 
 def money(value: float | None) -> str:
@@ -44,7 +53,7 @@ def live_session_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     started = parse_ts(record.get("started_at"))
     ended = parse_ts(record.get("finished_at"))
     status = record.get("status")
-    if status not in STATUSES:
+    if status not in STATUSES and status not in WRITER_GONE:
         status = "completed" if ended else "started"
     num_orders = _metric(record, "num_orders")
     if num_orders is None:

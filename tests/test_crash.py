@@ -36,11 +36,12 @@ def test_sigkill_loses_nothing_flushed_and_recover_compacts(tmp_path: Path) -> N
     proc.wait()
     r = RunReader(run_dir)  # meta.json is parseable
     assert r.meta["status"] == "running"
-    durable = r.events().num_rows
-    assert durable >= flushed and durable % 50 == 0
-    assert r.meta["rows"] >= flushed
+    committed = r.events().num_rows  # a reader stops at meta.json's count (the commit point)
+    assert committed == r.meta["rows"] >= flushed and committed % 50 == 0
     done, problems = recover_all(runs, utcnow(), stale_seconds=3600)
-    assert problems == [] and [d.rows for d in done] == [durable]
+    # recovery keeps every whole batch on disk: also one the writer appended but was killed before counting
+    assert problems == [] and len(done) == 1 and done[0].rows in (committed, committed + 50)
+    durable = done[0].rows
     r = RunReader(run_dir)
     assert r.meta["status"] == "aborted" and r.meta["error"] == "writer died"
     assert r.events().column("step").to_pylist() == list(range(durable))
@@ -51,26 +52,25 @@ def test_reader_polling_every_10ms_sees_no_errors(tmp_path: Path) -> None:
     runs = tmp_path / "live_runs"
     proc = start_writer(runs, 60_000, 50, 2000, pause=0.001)
     run_dir = Path(proc.stdout.readline().strip())
-    reads = errors = 0
+    reads = 0
     last_rows = -1
     monotonic = True
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            r = RunReader(run_dir)
-            tail = r.tail(15)
-            totals = r.totals()
-            steps = tail.column("step").to_pylist()
-            assert steps == sorted(steps)
-            if totals["steps"] < last_rows:
-                monotonic = False
-            last_rows = totals["steps"]
-            reads += 1
-        except Exception:
-            errors += 1
+        # no try/except: any exception is a reader failure and fails the test
+        r = RunReader(run_dir)
+        tail = r.tail(15)
+        totals = r.totals()
+        steps = tail.column("step").to_pylist()
+        assert steps == sorted(steps)
+        assert not steps or steps[-1] == totals["steps"] - 1  # the tail ends where meta.json's count ends
+        if totals["steps"] < last_rows:
+            monotonic = False
+        last_rows = totals["steps"]
+        reads += 1
         time.sleep(0.01)
     proc.wait(timeout=60)
-    assert errors == 0 and reads > 50 and monotonic
+    assert reads > 50 and monotonic
     assert RunReader(run_dir).meta["status"] == "completed"
     assert RunReader(run_dir).events().num_rows == 60_000
 

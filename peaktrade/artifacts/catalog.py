@@ -12,7 +12,7 @@ from typing import Any
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.reader import load_meta
 from peaktrade.clock import parse_ts
-from peaktrade.errors import ArtifactError, RunNotFound
+from peaktrade.errors import ArtifactError, InvalidId, RunNotFound
 from peaktrade.ids import ID_PATTERN, safe_join
 
 
@@ -76,3 +76,11 @@ def find_run(runs_dir: Path, run_id: str) -> Path:
     close = difflib.get_close_matches(run_id, names, n=3, cutoff=0.5)
     hint = f"; close matches: {', '.join(close)}" if close else "; list runs with `peaktrade monitor --list`"
     raise RunNotFound(f"no run {run_id!r} in {runs_dir}{hint}")
+
+
+def run_meta(runs_dir: Path, run_id: str) -> dict[str, Any] | None:
+    """The meta.json of `run_id`, or None when the id is unsafe or the run is missing or unreadable."""
+    try:
+        return load_meta(safe_join(runs_dir, run_id) / S.META)
+    except (ArtifactError, InvalidId, OSError):
+        return None

@@ -2,6 +2,10 @@
 
 Snapshot and tail cost O(1) in the run's length: the snapshot comes from meta.json (totals and last row are
 kept there by the writer), the tail from the last segment(s) or the last row group(s) of events.parquet.
+
+meta.json is the commit point: the writer appends events first and rewrites meta after, so the event files may
+hold rows that meta does not count yet. A reader reads meta first and clips every event it returns at meta's
+last committed step, so a snapshot and a tail from one reader are always one consistent view.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from peaktrade.artifacts import legacy
@@ -24,15 +29,25 @@ _RETRIES = 5
 
 
 class RunReader:
-    """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json."""
+    """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json.
 
-    def __init__(self, run_dir: Path):
+    `meta` passes a meta.json already read (by a scan), so a build reads each file once; `upto` clips events at
+    an older commit point than meta's (the step of a snapshot taken earlier, see `monitoring.load_run_tail`).
+    """
+
+    def __init__(self, run_dir: Path, meta: dict[str, Any] | None = None, *, upto: int | None = None):
         self.run_dir = Path(run_dir)
-        meta_path = self.run_dir / S.META
-        if not meta_path.is_file():
-            raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
-        self.meta = load_meta(meta_path)
+        if meta is None:
+            meta_path = self.run_dir / S.META
+            if not meta_path.is_file():
+                raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
+            meta = load_meta(meta_path)
+        self.meta = meta
         self.is_legacy = "schema_version" not in self.meta
+        self.problems: list[str] = []  # found while reading (rows lost in a damaged segment), for the caller
+        self.committed_step = committed_step(self.meta)
+        if upto is not None and (self.committed_step is None or upto < self.committed_step):
+            self.committed_step = upto
 
     @property
     def run_id(self) -> str:
@@ -54,7 +69,8 @@ class RunReader:
         """Every event of the run (normalized); `columns` projects for speed."""
         for _ in range(_RETRIES):
             try:
-                table = self._all()
+                table = self._clip(self._all())
+                self._check_count(table.num_rows)
                 return table.select(columns) if columns else table
             except FileNotFoundError:
                 time.sleep(0.02)
@@ -81,16 +97,40 @@ class RunReader:
 
     # -- internals ------------------------------------------------------------------------------------------
 
+    def _check_count(self, rows: int) -> None:
+        """Fewer rows than meta.json counted: a sealed segment (or the compacted file) lost some. Say how many."""
+        counted = self.meta.get("rows")
+        if self.is_legacy or not isinstance(counted, int) or rows >= counted:
+            return
+        if self.committed_step is not None and self.committed_step < counted - 1:
+            return  # clipped at an older snapshot on purpose
+        self.problems.append(
+            f"{self.run_dir}: {counted - rows} of {counted} rows that meta.json counts are missing from the event "
+            "files (a truncated or corrupt segment); the readable rows are shown. `peaktrade runs recover` keeps "
+            "them and records the loss"
+        )
+
+    def _clip(self, table: pa.Table) -> pa.Table:
+        """Drop rows newer than the commit point (appended by the writer, not yet counted in meta.json)."""
+        upto = self.committed_step
+        if upto is None or not table.num_rows:
+            return table
+        steps = table.column("step")
+        if steps.null_count == 0 and pc.max(steps).as_py() <= upto:
+            return table  # the common case: nothing uncommitted, no copy
+        return table.filter(pc.less_equal(steps, upto))
+
     def _tail(self, n: int) -> pa.Table:
         final = self.run_dir / S.EVENTS
         if final.exists():
-            return _parquet_tail(final, n)
+            return self._clip(_parquet_tail(final, n, self._clip))
         segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
         if segments:
             parts: list[pa.Table] = []
             have = 0
             for path in reversed(segments):
                 table, _ = read_segment(path, S.EVENT_SCHEMA)
+                table = self._clip(table) if table is not None else None
                 if table is not None and table.num_rows:
                     parts.insert(0, table)
                     have += table.num_rows
@@ -98,8 +138,8 @@ class RunReader:
                     break
             return pa.concat_tables(parts) if parts else S.EVENT_SCHEMA.empty_table()
         if final.exists():  # compaction finished between the two checks
-            return _parquet_tail(final, n)
-        return self._legacy_or_empty()
+            return self._clip(_parquet_tail(final, n, self._clip))
+        return self._clip(self._legacy_or_empty())
 
     def _all(self) -> pa.Table:
         final = self.run_dir / S.EVENTS
@@ -118,6 +158,22 @@ class RunReader:
         if csv_path.exists():
             return legacy.normalize(_read_csv(csv_path))
         return S.EVENT_SCHEMA.empty_table()
+
+
+def committed_step(meta: dict[str, Any]) -> int | None:
+    """The step of the newest event meta.json counts (-1: none yet); None when meta keeps no commit point
+    (runs written by the original system: everything on disk counts)."""
+    if "schema_version" not in meta:
+        return None
+    summary = meta.get("summary")
+    last = summary.get("last") if isinstance(summary, dict) else None
+    step = last.get("step") if isinstance(last, dict) else None
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    rows = meta.get("rows")
+    if rows == 0:
+        return -1
+    return None
 
 
 def load_meta(path: Path) -> dict[str, Any]:
@@ -144,7 +200,7 @@ def _read_parquet(path: Path) -> pa.Table:
         raise ArtifactError(f"{path}: unreadable Parquet ({exc}); the file is corrupt") from None
 
 
-def _parquet_tail(path: Path, n: int) -> pa.Table:
+def _parquet_tail(path: Path, n: int, clip=lambda t: t) -> pa.Table:
     try:
         with open(path, "rb") as fh:
             pf = pq.ParquetFile(fh)
@@ -153,7 +209,7 @@ def _parquet_tail(path: Path, n: int) -> pa.Table:
             for rg in range(pf.num_row_groups - 1, -1, -1):
                 table = pf.read_row_group(rg)
                 parts.insert(0, table)
-                have += table.num_rows
+                have += clip(table).num_rows if "step" in table.column_names else table.num_rows
                 if have >= n:
                     break
             if not parts:

@@ -21,7 +21,7 @@ from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.journal import SegmentWriter, list_segments, read_segment
 from peaktrade.atomic import fsync_dir, remove_stale_temps, write_json
 from peaktrade.clock import iso, to_utc, utcnow
-from peaktrade.errors import ArtifactError
+from peaktrade.errors import ArtifactError, WriteFailed
 from peaktrade.ids import new_run_id, safe_join, validate_id
 from peaktrade.liveness import process_start_ticks
 from peaktrade.redact import redact
@@ -59,7 +59,9 @@ class RunWriter:
         self._orders_fh = None
         self._totals = _empty_totals()
         self._last: dict[str, Any] = {}
+        self._path_in_progress: Path = self.run_dir
         self.closed = False
+        self.failed: WriteFailed | None = None  # set when a write failed: the run can only end `failed` now
         self.flush_seconds_log: list[float] = []  # durations, for benchmarks and diagnostics
 
     # -- construction ---------------------------------------------------------------------------------------
@@ -155,10 +157,23 @@ class RunWriter:
         self._orders.append(dict(order))
 
     def flush(self) -> None:
-        """Make everything buffered durable and visible: events, then orders, then meta.json."""
+        """Make everything buffered durable and visible: events, then orders, then meta.json.
+
+        A write that fails (disk full, read-only) raises `WriteFailed` naming the file; the writer is then
+        broken and `close` only records the failure in meta.json."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            self._flush()
+        except OSError as exc:
+            self.failed = WriteFailed.of(exc, self._path_in_progress)
+            raise self.failed from None
+
+    def _flush(self) -> None:
         started = time.perf_counter()
         if self._events:
             batch = _to_batch(self._events)
+            self._path_in_progress = self.run_dir / S.SEGMENTS / S.segment_name(self._seq)
             self._open_segment().append(batch)
             self._account(batch, self._events[-1])
             self._events = []
@@ -167,36 +182,72 @@ class RunWriter:
                 self._segment = None
                 self._seq += 1
         if self._orders:
+            self._path_in_progress = self.run_dir / S.ORDERS
             self._write_orders(self._orders)
             self._orders = []
         self.meta["heartbeat_at"] = iso(utcnow())
+        self._path_in_progress = self.run_dir / S.META
         self._write_meta()
         self._last_flush = time.monotonic()
         self.flush_seconds_log.append(time.perf_counter() - started)
 
     def heartbeat(self) -> None:
         """Refresh `heartbeat_at` while waiting for the next bar, so the run does not look stale."""
+        if self.failed is not None:
+            raise self.failed
         self.meta["heartbeat_at"] = iso(utcnow())
-        self._write_meta()
+        try:
+            self._write_meta()
+        except OSError as exc:
+            self.failed = WriteFailed.of(exc, self.run_dir / S.META)
+            raise self.failed from None
 
     def close(self, status: str = "completed", error: str | None = None) -> None:
-        """Flush, seal, compact into events.parquet, write the final meta.json, remove the segments."""
+        """Flush, seal, compact into events.parquet, write the final meta.json, remove the segments.
+
+        If the disk refuses a write, the run ends `failed` with the one-line reason (see `_close_failed`) and
+        `WriteFailed` is raised for the caller to report."""
         if self.closed:
             return
         if status not in S.FINAL_STATUSES:
             raise ValueError(f"final status must be one of {S.FINAL_STATUSES}, got {status!r}")
-        self.flush()
-        if self._segment is not None:
-            self._segment.close()
-            self._segment = None
-        if self._orders_fh is not None:
-            self._orders_fh.close()
-        compact(self.run_dir, fsync=self.fsync)
-        now = iso(utcnow())
-        self.meta.update(status=status, error=error, ended_at=now, heartbeat_at=now)
-        self._write_meta()
-        remove_segments(self.run_dir)
+        try:
+            self.flush()
+            if self._segment is not None:
+                self._segment.close()
+                self._segment = None
+            if self._orders_fh is not None:
+                self._orders_fh.close()
+            self._path_in_progress = self.run_dir / S.EVENTS
+            compact(self.run_dir, fsync=self.fsync)
+            now = iso(utcnow())
+            self.meta.update(status=status, error=error, ended_at=now, heartbeat_at=now)
+            self._path_in_progress = self.run_dir / S.META
+            self._write_meta()
+            remove_segments(self.run_dir)
+        except (WriteFailed, OSError) as exc:
+            failed = exc if isinstance(exc, WriteFailed) else WriteFailed.of(exc, self._path_in_progress)
+            self.failed = failed
+            self._close_failed(error if status == "failed" and error else str(failed))
+            raise failed from None
         self.closed = True
+
+    def _close_failed(self, error: str) -> None:
+        """After a failed write: no compaction (the disk said no); record `failed` and the reason in meta.json if
+        the disk still takes that small file. The segments written so far stay readable and recoverable."""
+        self.closed = True
+        for fh in (self._segment, self._orders_fh):
+            try:
+                if fh is not None:
+                    fh.close()
+            except (OSError, ValueError, pa.ArrowException):
+                pass  # the file is what failed; its whole batches are on disk already
+        now = iso(utcnow())
+        self.meta.update(status="failed", error=error, ended_at=now, heartbeat_at=now)
+        try:
+            self._write_meta()
+        except OSError:
+            pass  # nowhere left to write: the caller reports the error line (registry, exit code)
 
     def __enter__(self) -> RunWriter:
         return self

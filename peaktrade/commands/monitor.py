@@ -13,6 +13,7 @@ def monitor(args) -> int:
     from peaktrade.artifacts import find_run, scan_runs
     from peaktrade.clock import parse_ts, utcnow
     from peaktrade.errors import RunNotFound
+    from peaktrade.status import run_states
     from peaktrade.terminal import MonitorOptions, colors_wanted, run_monitor
 
     cfg = settings(args)
@@ -21,6 +22,8 @@ def monitor(args) -> int:
     if args.list:
         scan = scan_runs(runs_dir)
         now = utcnow()
+        shown = scan.runs[: args.limit]
+        states = run_states(shown, now, mcfg)
         if args.json:
             print_json(
                 [
@@ -28,17 +31,17 @@ def monitor(args) -> int:
                         "run_id": e.run_id,
                         "mode": e.meta.get("mode"),
                         "status": e.meta.get("status"),
+                        "state": states[e.run_id],
                         "started_at": e.meta.get("started_at"),
                     }
-                    for e in scan.runs[: args.limit]
+                    for e in shown
                 ]
             )
             return 0
-        for e in scan.runs[: args.limit]:
+        for e in shown:
             hb = parse_ts(e.meta.get("heartbeat_at")) or e.started_at
             age = monitoring.short_age((now - hb).total_seconds()) if hb else "-"
-            status = e.meta.get("status") or ("completed" if e.meta.get("ended_at") else "running")
-            print(f"{e.run_id:<72} {e.meta.get('mode', '?'):<8} {status:<10} {age:>5} ago")
+            print(f"{e.run_id:<72} {e.meta.get('mode', '?'):<8} {states[e.run_id]:<10} {age:>5} ago")
         print(f"Total: {len(scan.runs)} runs in {runs_dir}")
         return 0
     if args.run_dir:

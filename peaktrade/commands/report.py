@@ -12,6 +12,7 @@ def sessions(args) -> int:
     from peaktrade import registry, reports
     from peaktrade.clock import utcnow
     from peaktrade.commands.sessions import registry_index
+    from peaktrade.status import session_states
 
     cfg = settings(args)
     if args.limit is not None and args.limit < 1:
@@ -23,6 +24,9 @@ def sessions(args) -> int:
     for problem in problems:
         warn(problem)
     now = utcnow()
+    # show what really happened: a session whose writer died is `dead`/`stale`, not `started`
+    states = session_states(records, cfg.paths.runs_dir, now, cfg.live_monitoring.stale_min_seconds)
+    records = [{**r, "status": states.get(r["session_id"], r.get("status"))} for r in records]
     described = (
         ", ".join(
             f"{k}={v}"

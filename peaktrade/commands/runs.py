@@ -5,28 +5,34 @@ from peaktrade.commands import print_json, settings, warn
 
 def list_runs(args) -> int:
     from peaktrade.artifacts import scan_runs
+    from peaktrade.clock import utcnow
+    from peaktrade.status import run_states
 
     cfg = settings(args)
     result = scan_runs(cfg.paths.runs_dir)
     for problem in result.problems:
         warn(problem)
+    states = run_states(result.runs, utcnow(), cfg.live_monitoring)
     if args.json:
         print_json(
             [
                 {
-                    k: e.meta.get(k)
-                    for k in (
-                        "run_id",
-                        "mode",
-                        "status",
-                        "strategy_name",
-                        "symbol",
-                        "timeframe",
-                        "started_at",
-                        "ended_at",
-                        "rows",
-                        "error",
-                    )
+                    **{
+                        k: e.meta.get(k)
+                        for k in (
+                            "run_id",
+                            "mode",
+                            "status",
+                            "strategy_name",
+                            "symbol",
+                            "timeframe",
+                            "started_at",
+                            "ended_at",
+                            "rows",
+                            "error",
+                        )
+                    },
+                    "state": states[e.run_id],
                 }
                 for e in result.runs
             ]
@@ -37,38 +43,26 @@ def list_runs(args) -> int:
         return 0
     for e in result.runs:
         m = e.meta
-        print(f"{e.run_id}  {m.get('mode', '?'):<8} {m.get('status', '?'):<10} rows={m.get('rows', '?')}")
+        print(f"{e.run_id}  {m.get('mode', '?'):<8} {states[e.run_id]:<10} rows={m.get('rows', '?')}")
     return 0
 
 
 def recover(args) -> int:
-    from peaktrade.artifacts import find_run, recover_all, recover_run, writer_alive
-    from peaktrade.artifacts.reader import RunReader
-    from peaktrade.clock import utcnow
-    from peaktrade.errors import UsageError
-    from peaktrade.lock import job_lock
+    from peaktrade.recovery import recover as recover_runs
 
     cfg = settings(args)
-    stale = args.stale_seconds if args.stale_seconds is not None else cfg.live_monitoring.stale_min_seconds
-    now = utcnow()
-    with job_lock(cfg.paths.state_dir, "runs-recover"):
-        if args.run_id:
-            run_dir = find_run(cfg.paths.runs_dir, args.run_id)
-            meta = RunReader(run_dir).meta
-            if meta.get("status") != "running":
-                print(f"{args.run_id}: already {meta.get('status')}; nothing to do")
-                return 0
-            if writer_alive(meta, now, stale) and not args.force:
-                raise UsageError(
-                    f"{args.run_id}: its writer (pid {meta.get('pid')}) looks alive; stop it first or use --force"
-                )
-            done, problems = [recover_run(run_dir, now)], []
-        else:
-            done, problems = recover_all(cfg.paths.runs_dir, now, stale)
-    for item in done:
-        print(f"recovered {item.run_id}: {item.rows} events, {item.orders} orders; status aborted (writer died)")
-    for problem in problems:
+    result = recover_runs(cfg, run_id=args.run_id, stale_seconds=args.stale_seconds, force=args.force)
+    if result.note:
+        print(result.note)
+    for item in result.recovered:
+        lost = f", {item.lost} rows lost" if item.lost else ""
+        print(
+            f"recovered {item.run_id}: {item.rows} events, {item.orders} orders{lost}; status aborted (writer died)"
+        )
+    for session_id, path in result.sessions:
+        print(f"finalized session {session_id}: {path}")
+    for problem in result.problems:
         warn(problem)
-    if not done:
+    if not result.recovered and not result.sessions and not result.note:
         print("no crashed runs to recover")
-    return 1 if problems and not done else 0
+    return 1 if result.failed else 0

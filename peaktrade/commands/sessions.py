@@ -10,7 +10,8 @@ def registry_index(cfg):
 
 def list_sessions(args) -> int:
     from peaktrade import registry
-    from peaktrade.clock import parse_ts
+    from peaktrade.clock import parse_ts, utcnow
+    from peaktrade.status import session_states
 
     cfg = settings(args)
     since = None
@@ -31,8 +32,9 @@ def list_sessions(args) -> int:
     records, problems = registry.list_records(cfg.paths.registry_dir, filters, args.limit, registry_index(cfg))
     for problem in problems:
         warn(problem)
+    states = session_states(records, cfg.paths.runs_dir, utcnow(), cfg.live_monitoring.stale_min_seconds)
     if args.json:
-        print_json(records)
+        print_json([{**r, "state": states.get(r["session_id"], r.get("status"))} for r in records])
         return 0
     if not records:
         print(f"no sessions in {cfg.paths.registry_dir} match")
@@ -42,7 +44,7 @@ def list_sessions(args) -> int:
         pnl = m.get("realized_pnl")
         pnl_text = f"{pnl:+.2f}" if isinstance(pnl, int | float) else "-"
         print(
-            f"{r['started_at'][:19]}  {r.get('mode', '?'):<8} {r.get('status', '?'):<10} "
+            f"{r['started_at'][:19]}  {r.get('mode', '?'):<8} {states.get(r['session_id'], '?'):<10} "
             f"{r.get('strategy') or '?':<14} {r.get('symbol') or '?':<9} pnl={pnl_text:<10} {r['session_id']}"
         )
     return 0

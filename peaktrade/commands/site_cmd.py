@@ -27,7 +27,9 @@ def build(args) -> int:
                 warn(problem)
             print(
                 f"site: {result.out_dir}/index.html ({result.written} files written, {result.rendered_runs} run "
-                f"pages, {result.rendered_sessions} session pages re-rendered, {result.seconds:.2f} s)",
+                f"pages, {result.rendered_sessions} session pages re-rendered"
+                + (f" by {result.workers} worker processes" if result.workers > 1 else "")
+                + f", {result.seconds:.2f} s)",
                 flush=True,
             )
         if args.loop is None:

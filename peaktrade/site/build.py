@@ -5,6 +5,10 @@ flag) and per session record (size, mtime); pages whose inputs did not change ar
 pages that summarize everything (Live-Track, runs list, JSON lists, health, metrics) are rendered every build.
 Write order: run and session pages and their JSON first, then lists, `index.html` last, so a page never links
 to one that does not exist yet. Each file appears atomically (temp file + rename).
+
+Killing a build at any moment leaves nothing behind: worker processes are spawned (not forked, so they never
+share the lock's file descriptor), die with the build (PR_SET_PDEATHSIG), and temp files a killed build left
+are removed by the next one. Each build is recorded in `state/jobs/site-build.json`.
 """
 
 from __future__ import annotations
@@ -20,20 +24,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import registry, views
+from peaktrade import jobs, registry, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
 from peaktrade.charts import line_chart
 from peaktrade.clock import utcnow
 from peaktrade.config import Settings
-from peaktrade.errors import ArtifactError
+from peaktrade.errors import ArtifactError, LockHeld
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
 from peaktrade.site import model
+from peaktrade.site.workers import remove_temps, worker_pool
 from peaktrade.templating import environment, template_hash
 
 GEN_VERSION = "1"
+JOB = "site-build"
 TABLE_ROWS = 25
 API_SESSIONS = 100
 TAIL_ROWS = 50
@@ -57,6 +63,7 @@ class BuildResult:
     rendered_sessions: int
     problems: list[str]
     seconds: float
+    workers: int = 1  # processes that rendered the run and session pages
 
 
 def build_now() -> datetime:
@@ -69,8 +76,29 @@ def build(
     settings: Settings, *, out_dir: Path | None = None, full: bool = False, now: datetime | None = None
 ) -> BuildResult:
     """Build the site once; raises `LockHeld` (exit 75) if another build holds the lock."""
-    with job_lock(settings.paths.state_dir, "site-build"):
-        return _Build(settings, Path(out_dir or settings.paths.site_dir), full, now or build_now()).run()
+    state_dir = settings.paths.state_dir
+    started = utcnow()
+    try:
+        with job_lock(state_dir, JOB):
+            out = Path(out_dir or settings.paths.site_dir)
+            removed = remove_temps(out) + remove_temps(Path(state_dir), prefix=".site-manifest.json.")
+            result = _Build(settings, out, full, now or build_now()).run()
+            if removed:
+                result.problems.insert(0, f"{out}: removed {removed} temp file(s) an interrupted build left")
+    except LockHeld:
+        raise  # another build is running: it records its own outcome
+    except BaseException as exc:
+        _record(state_dir, False, started, f"{type(exc).__name__}: {exc}")
+        raise
+    _record(state_dir, True, started, f"{result.written} files written, {len(result.problems)} problems")
+    return result
+
+
+def _record(state_dir: Path, ok: bool, started: datetime, detail: str) -> None:
+    try:
+        jobs.record(state_dir, JOB, ok=ok, started_at=started, finished_at=utcnow(), detail=detail)
+    except OSError:
+        pass  # bookkeeping only: the site was built (or the build's own error is what matters)
 
 
 class _Build:
@@ -84,17 +112,17 @@ class _Build:
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
+        self.workers = 1
 
     def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
-        workers = min(os.cpu_count() or 1, 4)
-        if workers < 2 or len(runs) * 10 + len(sessions) < 1000:
+        workers = min(max(os.cpu_count() or 1, 2), 4)
+        if not (runs or sessions) or len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages:
             _render_leaves(self, runs, sessions, run_ids)
             return
-        from concurrent.futures import ProcessPoolExecutor
-
+        self.workers = workers
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
-        with ProcessPoolExecutor(workers) as pool:
+        with worker_pool(workers) as pool:
             futures = [
                 pool.submit(
                     _leaf_worker,
@@ -159,6 +187,7 @@ class _Build:
             len(changed_sessions),
             inp.problems,
             time.perf_counter() - started,
+            self.workers,
         )
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -180,7 +209,8 @@ class _Build:
         runs = []
         for entry in scan.runs:
             try:
-                reader = RunReader(entry.path)
+                # the meta.json the scan read is the one this build renders from (read once, one commit point)
+                reader = RunReader(entry.path, entry.meta)
                 meta = dict(reader.meta)
                 meta["run_id"] = entry.run_id
                 snap = model.run_snapshot(
@@ -189,13 +219,17 @@ class _Build:
             except (ArtifactError, OSError) as exc:
                 problems.append(f"{entry.path}: {exc}")
                 continue
-            runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.stale)))
+            runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.state)))
         alerts = self._alerts(problems)
         by_run = model.alerts_by_run(alerts)
         for info in runs:  # a run page shows its alerts: re-render it when they change
             mine = by_run.get(info.run_id, [])
             info.fingerprint += f"|alerts:{len(mine)}:{mine[0]['at'] if mine else ''}"
-        session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}" for e in sessions}
+        metas = {r.run_id: r.meta for r in runs}
+        sessions = [
+            model.session_truth(e, metas.get(e.get("run_id")), self.now, mon.stale_min_seconds) for e in sessions
+        ]
+        session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}:{e['status']}" for e in sessions}
         inp = model.SiteInput(
             now=self.now,
             title=cfg.site.title,
@@ -223,10 +257,11 @@ class _Build:
         cache = inp.records if inp is not None else {}
         if sid not in cache:
             try:
-                cache[sid] = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
+                record = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
             except ArtifactError as exc:
                 self.late_problems.append(str(exc))
                 return None
+            cache[sid] = model.with_truth(record, entry)
         return cache[sid]
 
     # -- pages ----------------------------------------------------------------------------------------------
@@ -255,7 +290,8 @@ class _Build:
         run_dir = Path(self.cfg.paths.runs_dir) / info.run_id
         s = info.snapshot
         try:
-            reader = RunReader(run_dir)
+            # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
+            reader = RunReader(run_dir, info.meta)
             series = reader.events(["ts_bar", "equity", "drawdown", "position_size"])
             tail = reader.tail(TAIL_ROWS).to_pylist()
             orders = reader.orders()
@@ -263,6 +299,7 @@ class _Build:
         except (ArtifactError, OSError) as exc:
             self.late_problems.append(f"{run_dir}: {exc}")
             return
+        self.late_problems += reader.problems
         times = _numbers(series.column("ts_bar").cast(pa.int64()))
         charts = "".join(
             [
@@ -400,7 +437,7 @@ class _Build:
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
         stale_runs = [
-            {"run_id": r.run_id, "age": views.age_text(r.snapshot.heartbeat_age_seconds)}
+            {"run_id": r.run_id, "age": views.age_text(r.snapshot.heartbeat_age_seconds), "state": r.snapshot.state}
             for r in inp.runs
             if r.snapshot.stale
         ]
@@ -492,7 +529,7 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return column.cast(pa.float64()).to_numpy().astype("float64", copy=False) if len(column) else np.empty(0)
 
 
-def _fingerprint(run_dir: Path, stale: bool) -> str:
+def _fingerprint(run_dir: Path, state: str) -> str:
     parts = []
     for name in (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS):
         try:
@@ -500,5 +537,5 @@ def _fingerprint(run_dir: Path, stale: bool) -> str:
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")
         except FileNotFoundError:
             parts.append("-")
-    parts.append("stale" if stale else "fresh")
+    parts.append(state)
     return "|".join(parts)

@@ -10,6 +10,7 @@ from typing import Any
 from peaktrade import views
 from peaktrade.clock import iso, parse_ts
 from peaktrade.monitoring import LiveRunSnapshot, build_snapshot
+from peaktrade.status import FINAL, session_state
 
 CONTRACT_VERSION = "peaktrade-1"
 
@@ -50,6 +51,30 @@ def run_snapshot(
     return build_snapshot(dict(meta), dict(totals), dict(last or {}), now, stale_bars, stale_min)
 
 
+def session_truth(
+    entry: dict[str, Any], run_meta: Mapping[str, Any] | None, now: datetime, stale_seconds: float
+) -> dict[str, Any]:
+    """A registry index entry with `status` set to what really happened (`status.session_state`): a record
+    still `started` shows its run's final status (and end), or `stale`/`dead` when the writer is gone."""
+    state = session_state(entry, run_meta, now, stale_seconds)
+    if state == entry.get("status"):
+        return entry
+    out = {**entry, "status": state}
+    if state in FINAL and run_meta is not None and not entry.get("finished_at"):
+        ended = run_meta.get("ended_at")
+        out["finished_at"] = ended if isinstance(ended, str) else None
+    return out
+
+
+def with_truth(record: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A full record with the status (and end) its index entry shows (see `session_truth`)."""
+    out = dict(record)
+    out["status"] = entry.get("status")
+    if not out.get("finished_at") and entry.get("finished_at"):
+        out["finished_at"] = entry["finished_at"]
+    return out
+
+
 def run_metadata(info: RunInfo) -> dict[str, Any]:
     """Phase 67 `RunMetadataResponse` plus status and stale."""
     s = info.snapshot
@@ -61,9 +86,10 @@ def run_metadata(info: RunInfo) -> dict[str, Any]:
         "timeframe": s.timeframe,
         "started_at": iso(s.started_at),
         "ended_at": iso(s.ended_at),
-        "is_active": s.status == "running" and not s.stale,
+        "is_active": s.state == "running",
         "last_event_time": iso(s.last_bar_time),
         "status": s.status,
+        "state": s.state,
         "stale": s.stale,
     }
 
@@ -88,6 +114,7 @@ def run_snapshot_json(s: LiveRunSnapshot) -> dict[str, Any]:
         "cash": s.cash,
         "last_price": s.last_price,
         "status": s.status,
+        "state": s.state,
         "stale": s.stale,
         "max_drawdown": s.max_drawdown,
         "fees": s.fees,
@@ -158,8 +185,9 @@ def sessions_as_records(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def status_snapshot(inp: SiteInput, health: dict[str, Any]) -> dict[str, Any]:
     """The seed's `/api/live/status/snapshot.json`: version, generated_at, panels (sorted by id), meta."""
-    running = [r for r in inp.runs if r.snapshot.status == "running" and not r.snapshot.stale]
-    stale = [r for r in inp.runs if r.snapshot.stale]
+    running = [r for r in inp.runs if r.snapshot.state == "running"]
+    stale = [r for r in inp.runs if r.snapshot.state == "stale"]
+    dead = [r for r in inp.runs if r.snapshot.state == "dead"]
     by_status: dict[str, int] = {}
     for e in inp.sessions:
         by_status[e.get("status") or "unknown"] = by_status.get(e.get("status") or "unknown", 0) + 1
@@ -173,8 +201,8 @@ def status_snapshot(inp: SiteInput, health: dict[str, Any]) -> dict[str, Any]:
         {
             "id": "runs",
             "title": "Runs",
-            "status": "warn" if stale else "ok",
-            "details": {"total": len(inp.runs), "running": len(running), "stale": len(stale)},
+            "status": "warn" if stale or dead else "ok",
+            "details": {"total": len(inp.runs), "running": len(running), "stale": len(stale), "dead": len(dead)},
         },
         {
             "id": "system",
@@ -219,8 +247,21 @@ def prometheus(inp: SiteInput) -> str:
             "Seconds since the run's heartbeat",
             lambda s: s.heartbeat_age_seconds if s.status == "running" else None,
         ),
-        ("peaktrade_run_running", "1 while the run is running", lambda s: 1 if s.status == "running" else 0),
-        ("peaktrade_run_stale", "1 if the run is running but its heartbeat is too old", lambda s: int(s.stale)),
+        (
+            "peaktrade_run_running",
+            "1 while the run is running and its writer alive",
+            lambda s: 1 if s.state == "running" else 0,
+        ),
+        (
+            "peaktrade_run_stale",
+            "1 if the run says running but its heartbeat is too old or its writer process is gone",
+            lambda s: int(s.stale),
+        ),
+        (
+            "peaktrade_run_dead",
+            "1 if the run says running but its writer process is gone",
+            lambda s: int(s.state == "dead"),
+        ),
     ]
     lines = []
     for name, help_text, get in gauges:

@@ -1,0 +1,67 @@
+"""Worker processes and leftovers of `site build`: nothing of a killed build may outlive it.
+
+Workers are spawned, never forked: a forked worker shares the build lock's open file description and would keep
+the lock held after the build was killed, so every later build would exit 75. Each worker also dies with the
+build (PR_SET_PDEATHSIG on Linux, a parent watchdog elsewhere). Temp files a killed build left are removed by the
+next build, under the lock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers hold no inherited descriptor (no lock) and die with this process."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
+
+
+def remove_temps(directory: Path, *, prefix: str | None = None) -> int:
+    """Delete the `.*.tmp` files that a killed build left under `directory`; returns how many.
+
+    Called with the build lock held, so no other build is writing them now. With `prefix`, only the files
+    directly in `directory` whose names start with it (the state dir is shared with other jobs)."""
+    count = 0
+    try:
+        walker = [(str(directory), [], os.listdir(directory))] if prefix else os.walk(directory)
+        for root, _dirs, files in walker:
+            for name in files:
+                if name.startswith(prefix or ".") and name.endswith(".tmp"):
+                    try:
+                        os.unlink(os.path.join(root, name))
+                        count += 1
+                    except FileNotFoundError:
+                        pass
+    except FileNotFoundError:
+        return count
+    return count
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker: die with the build. A killed build must not leave workers behind writing pages."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the parent dies
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still ends the worker
+    if os.getppid() != parent:  # the build died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Portable fallback for PR_SET_PDEATHSIG: exit once the build process is gone (we are re-parented)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)

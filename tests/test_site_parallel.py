@@ -1,0 +1,152 @@
+"""The parallel page rendering of `site build`: same output as serial, and a build killed with SIGKILL in the
+middle of it leaves no worker, no lock and no temp file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from peaktrade import registry
+from tests.conftest import ROOT, T0
+from tests.sitefixture import FIXED_EPOCH, make_workspace
+
+PARALLEL = "[site]\nparallel_min_pages = 1\n"
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def build_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "peaktrade", "site", "build", *args]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "SOURCE_DATE_EPOCH": FIXED_EPOCH}
+
+
+def add_sessions(workspace: Path, n: int) -> None:
+    reg = workspace / "reports/experiments/live_sessions"
+    for i in range(n):
+        rec = registry.new_record(
+            session_id=f"session_bulk_{i:05d}",
+            run_id=None,
+            mode="paper",
+            env_name="fixture",
+            symbol="BTC/EUR",
+            strategy="momentum",
+            started_at=T0 + timedelta(seconds=i),
+        )
+        rec.update(status="completed", finished_at=(T0 + timedelta(seconds=i + 60)).isoformat())
+        registry.write_record(reg, rec)
+
+
+def with_config(workspace: Path, extra: str) -> Path:
+    path = workspace / "config" / "parallel.toml"
+    path.write_text((workspace / "config" / "config.toml").read_text() + extra)
+    return path
+
+
+def test_parallel_output_equals_serial_output(workspace: Path) -> None:
+    make_workspace(workspace)
+    add_sessions(workspace, 30)
+    serial = subprocess.run(
+        build_cmd("--out", "serial"), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
+    )
+    assert serial.returncode == 0, serial.stderr
+    assert "worker processes" not in serial.stdout
+    config = with_config(workspace, PARALLEL)
+    parallel = subprocess.run(
+        build_cmd("--config", str(config), "--out", "parallel"),
+        cwd=workspace,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert parallel.returncode == 0, parallel.stderr
+    assert "2 run pages, 33 session pages re-rendered by" in parallel.stdout
+    assert "worker processes" in parallel.stdout
+    serial_tree, parallel_tree = tree(workspace / "serial"), tree(workspace / "parallel")
+    assert sorted(serial_tree) == sorted(parallel_tree)
+    assert [name for name in serial_tree if serial_tree[name] != parallel_tree[name]] == []
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` and that run multiprocessing's spawned worker main."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != b"Z" and b"spawn_main" in cmdline:
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def test_sigkill_during_a_parallel_build_leaves_nothing_behind(workspace: Path) -> None:
+    make_workspace(workspace)
+    add_sessions(workspace, 400)
+    config = with_config(workspace, PARALLEL)
+    proc = subprocess.Popen(
+        build_cmd("--config", str(config)),
+        cwd=workspace,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        workers = _children(proc.pid)
+        time.sleep(0.005)
+    assert len(workers) >= 2, "the build never started its worker processes"
+    # the workers are still importing or rendering: the build waits for them, so it is still running here
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "worker processes outlived the killed build"
+    again = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr  # not 75: nobody holds the lock any more
+    assert [p for p in (workspace / "site").rglob("*.tmp")] == []
+    assert (workspace / "site" / "index.html").is_file()
+    job = json.loads((workspace / "state" / "jobs" / "site-build.json").read_text())
+    assert job["ok"] is True and job["job"] == "site-build"
+
+
+def test_a_killed_builds_temp_files_are_removed_by_the_next(workspace: Path) -> None:
+    make_workspace(workspace)
+    site = workspace / "site" / "runs"
+    site.mkdir(parents=True)
+    (site / ".x.html.4242.tmp").write_text("half a page")
+    (workspace / "state").mkdir()
+    (workspace / "state" / ".site-manifest.json.4242.tmp").write_text("{")
+    (workspace / "state" / ".alerts-gate.json.4242.tmp").write_text("{")  # another job's: not ours to remove
+    out = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "removed 2 temp file(s) an interrupted build left" in out.stderr
+    assert list((workspace / "site").rglob("*.tmp")) == []
+    assert (workspace / "state" / ".alerts-gate.json.4242.tmp").exists()
