@@ -42,16 +42,21 @@ def list_runs(args) -> int:
 
 
 def recover(args) -> int:
+    from contextlib import nullcontext
+
     from peaktrade.artifacts import find_run, recover_all, recover_run, writer_alive
     from peaktrade.artifacts.reader import RunReader
     from peaktrade.clock import utcnow
     from peaktrade.errors import UsageError
+    from peaktrade.jobs import tracked
     from peaktrade.lock import job_lock
 
     cfg = settings(args)
     stale = args.stale_seconds if args.stale_seconds is not None else cfg.live_monitoring.stale_min_seconds
     now = utcnow()
-    with job_lock(cfg.paths.state_dir, "runs-recover"):
+    # only the sweep over every run (what cron runs) counts as the `runs-recover` job for `ops health`
+    track = tracked(cfg.paths.state_dir, "runs-recover") if not args.run_id else nullcontext()
+    with job_lock(cfg.paths.state_dir, "runs-recover"), track:
         if args.run_id:
             run_dir = find_run(cfg.paths.runs_dir, args.run_id)
             meta = RunReader(run_dir).meta

@@ -4,6 +4,7 @@ import time
 
 from peaktrade.commands import settings, warn
 from peaktrade.errors import LockHeld, UsageError
+from peaktrade.jobs import tracked
 
 
 def build(args) -> int:
@@ -17,7 +18,8 @@ def build(args) -> int:
         raise UsageError("--loop takes a positive number of seconds")
     while True:
         try:
-            result = site.build(cfg, out_dir=out, full=args.full)
+            with tracked(cfg.paths.state_dir, "site-build"):
+                result = site.build(cfg, out_dir=out, full=args.full)
         except LockHeld as exc:
             if args.loop is None:
                 raise

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import registry, views
+from peaktrade import healthlog, registry, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
@@ -30,7 +30,7 @@ from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
-from peaktrade.site import model
+from peaktrade.site import healthview, model
 from peaktrade.templating import environment, template_hash
 
 GEN_VERSION = "1"
@@ -38,6 +38,7 @@ TABLE_ROWS = 25
 API_SESSIONS = 100
 TAIL_ROWS = 50
 TIMELINE_ORDERS = 200
+HEALTH_HISTORY = "api/health/history.json"
 NAV = (
     ("index.html", "Live-Track", "index"),
     ("sessions/index.html", "Sessions", "sessions"),
@@ -110,6 +111,8 @@ class _Build:
         self.out.mkdir(parents=True, exist_ok=True)
         inp, run_fps, session_fps = self._gather()
         health = model.health(inp)
+        if old is not None and old.get("badge") != health["status"]:
+            self.full = True  # every page carries the health badge
         self.base = dict(
             site_title=inp.title,
             nav=NAV,
@@ -130,14 +133,16 @@ class _Build:
         self._write_leaves(changed_runs, changed_sessions, run_ids)
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
+        badge = health["status"]
         if health["problems"]:
-            health["status"] = "degraded"
+            health["status"] = healthview.worst(health["status"], "degraded")
         registry_fp = str(sorted(session_fps.items()))
         if self.full or old.get("registry") != registry_fp:
             self._write_session_lists(inp)
         self._write_summaries(inp, health)
+        health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, session_fps)
-        self._save_manifest(run_fps, session_fps, registry_fp)
+        self._save_manifest(run_fps, session_fps, registry_fp, badge=badge, health_files=health_fp)
         return BuildResult(
             self.out,
             self.written,
@@ -177,6 +182,8 @@ class _Build:
                 continue
             runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.stale)))
         session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}" for e in sessions}
+        ops_latest, ops_problem = healthlog.latest(cfg.paths.state_dir)
+        problems += [ops_problem] if ops_problem else []
         inp = model.SiteInput(
             now=self.now,
             title=cfg.site.title,
@@ -187,6 +194,8 @@ class _Build:
             records={},
             runs=runs,
             problems=problems,
+            ops_health=ops_latest,
+            ops_health_max_age=cfg.health.interval_seconds * cfg.health.missed_intervals,
         )
         return inp, {r.run_id: r.fingerprint for r in runs}, session_fps
 
@@ -335,6 +344,9 @@ class _Build:
         )
 
     def _write_summaries(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
+        history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
+        inp.problems += history.problems
+        health["problems"] += history.problems
         newest = inp.sessions[:API_SESSIONS]
         api_sessions = [
             views.live_session_summary(r) for r in (self._record(inp, e) for e in newest) if r is not None
@@ -354,7 +366,8 @@ class _Build:
         )
         self._write("metrics.prom", model.prometheus(inp).encode())
         self._page("runs/index.html", "runs.html.j2", True, active="runs", runs=[r.snapshot for r in inp.runs])
-        self._page("health.html", "health.html.j2", True, active="health")
+        ops_page = healthview.page(health["latest"], history.results, self.cfg.health.timeline_results)
+        self._page("health.html", "health.html.j2", True, active="health", ops=ops_page)
         tile = api_sessions[0] if api_sessions else None
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
@@ -377,6 +390,15 @@ class _Build:
             stale_runs=stale_runs,
             currency=inp.currency,
         )
+
+    def _write_health_history(self, old: dict | None) -> str:
+        """`api/health/history.json`, rewritten only when the `ops health` files changed (they are large)."""
+        state = healthlog.health_dir(self.cfg.paths.state_dir)
+        fp = _fingerprint_files(state, ("latest.json", "history.jsonl"))
+        if self.full or old is None or old.get("health_files") != fp or not (self.out / HEALTH_HISTORY).exists():
+            history = healthlog.history(self.cfg.paths.state_dir)
+            self._json(HEALTH_HISTORY, {"results": history.results, "problems": history.problems})
+        return fp
 
     def _remove_gone(self, old: dict | None, run_fps: dict[str, str], session_fps: dict[str, str]) -> None:
         if not old:
@@ -411,9 +433,12 @@ class _Build:
             return None
         return data
 
-    def _save_manifest(self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str) -> None:
+    def _save_manifest(
+        self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str, **extra: str
+    ) -> None:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         data = {"signature": self._signature(), "runs": run_fps, "sessions": session_fps, "registry": registry_fp}
+        data.update(extra)  # badge, health_files: a change re-renders what shows them
         write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
 
 
@@ -439,12 +464,15 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _fingerprint(run_dir: Path, stale: bool) -> str:
+    return _fingerprint_files(run_dir, (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS)) + ("|stale" if stale else "|fresh")
+
+
+def _fingerprint_files(directory: Path, names: tuple[str, ...]) -> str:
     parts = []
-    for name in (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS):
+    for name in names:
         try:
-            st = os.stat(run_dir / name)
+            st = os.stat(directory / name)
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")
         except FileNotFoundError:
             parts.append("-")
-    parts.append("stale" if stale else "fresh")
     return "|".join(parts)
