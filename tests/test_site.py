@@ -245,7 +245,10 @@ def test_second_build_while_one_runs_exits_75(workspace: Path) -> None:
 def test_crontab_has_the_every_minute_build_with_flock() -> None:
     cron = (ROOT / "crontab.example").read_text()
     assert re.search(
-        r"^\* \* \* \* \* cd \$PEAKTRADE_HOME && flock -n -E 75 \S+ \.venv/bin/peaktrade site build", cron, re.M
+        r"^\* \* \* \* \* cd \$PEAKTRADE_HOME && (mkdir -p state && )?flock -n -E 75 \S+ "
+        r"\.venv/bin/peaktrade site build",
+        cron,
+        re.M,
     )
 
 

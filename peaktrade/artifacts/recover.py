@@ -44,7 +44,7 @@ def recover_run(run_dir: Path, now: datetime) -> Recovered:
     rows = compact(run_dir)
     table = RunReader(run_dir).events()
     totals = legacy.totals_from_table(table)
-    last = {k: jsonable(v) for k, v in (table.slice(table.num_rows - 1).to_pylist() or [{}])[0].items()}
+    last = {k: jsonable(v) for k, v in (table.slice(max(table.num_rows - 1, 0)).to_pylist() or [{}])[0].items()}
     meta.update(
         status="aborted",
         error=WRITER_DIED,
