@@ -347,6 +347,8 @@ class _Build:
         history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
         inp.problems += history.problems
         health["problems"] += history.problems
+        if history.problems:
+            health["status"] = healthview.worst(health["status"], "degraded")
         newest = inp.sessions[:API_SESSIONS]
         api_sessions = [
             views.live_session_summary(r) for r in (self._record(inp, e) for e in newest) if r is not None
@@ -473,6 +475,6 @@ def _fingerprint_files(directory: Path, names: tuple[str, ...]) -> str:
         try:
             st = os.stat(directory / name)
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-        except FileNotFoundError:
+        except OSError:  # missing (or its directory is not one): "-" until it appears
             parts.append("-")
     return "|".join(parts)
