@@ -159,6 +159,7 @@ class HealthConfig:
     disk_warn_free_percent: float = _opt(10.0, min=0.0, max=100.0, help="free share below this warns")
     disk_fail_free_percent: float = _opt(3.0, min=0.0, max=100.0, help="free share below this fails")
     timeline_results: int = _opt(48, min=1, max=1000, help="results shown in the site's health timeline")
+    timeout_seconds: float = _opt(10.0, min=0.1, max=600.0, help="time budget of all checks together")
 
 
 @dataclass(frozen=True)

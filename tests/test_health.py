@@ -454,3 +454,25 @@ def test_every_crontab_line_works_after_the_demo(tmp_path: Path) -> None:
         assert done.returncode in (0, 75), f"{command}\n{done.stderr.decode()}\n{log}"
     log = (home / "state/cron.log").read_text()
     assert "overall:" in log and "site/index.html" in log
+
+
+def test_a_hanging_check_is_reported_and_left_behind(workspace: Path) -> None:
+    import threading
+
+    from peaktrade import config
+    from peaktrade.health import run_checks
+    from peaktrade.health.checks import Context, check_disk
+
+    release = threading.Event()
+
+    def hangs(ctx):
+        release.wait()  # like a read on a dead NFS mount: never returns on its own
+
+    ctx = Context(settings=config.load(None), now=utcnow())
+    try:
+        results = run_checks(ctx, [("stuck", hangs), ("disk", check_disk)], budget_seconds=0.2)
+    finally:
+        release.set()
+    stuck = next(r for r in results if r.name == "stuck")
+    assert stuck.status == "fail" and "did not finish within the 0.2 s budget" in stuck.message
+    assert [(r.name, r.status) for r in results] == [("config", "ok"), ("stuck", "fail"), ("disk", "skip")]

@@ -8,6 +8,7 @@ writes); `run` is the edge that loads the config, runs the checks and records th
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,22 +71,51 @@ def _redact_problem(line: str) -> str:
     return _QUOTED.sub(f"'{REDACTED}'", line) if _SECRETISH.search(line) else line
 
 
-def run_checks(ctx: C.Context, checks: Sequence[tuple[str, Check]] | None = None) -> list[CheckResult]:
-    """Run each check once, timed; a check that raises becomes a `fail` naming the exception (never fatal)."""
+def run_checks(
+    ctx: C.Context, checks: Sequence[tuple[str, Check]] | None = None, budget_seconds: float | None = None
+) -> list[CheckResult]:
+    """Run each check once, timed, within one time budget for all (default `[health].timeout_seconds`).
+
+    A check that raises becomes a `fail` naming the exception; one still running when the budget is spent
+    (a hung network file system, say) becomes a `fail` and is abandoned, so `ops health` always answers.
+    """
+    budget = ctx.settings.health.timeout_seconds if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
     results = [config_result(ctx.settings.source, ctx.config_problems)]
     for name, check in CHECKS if checks is None else checks:
         started = time.perf_counter()
         if ctx.config_problems:
             result = CheckResult(name, "skip", "not run: the config did not load", "fix the config first")
+        elif time.monotonic() >= deadline:
+            result = CheckResult(name, "skip", "not run: an earlier check used up the time budget", "see that check")
         else:
-            try:
-                result = check(ctx)
-            except Exception as exc:  # one broken check must not hide the others' results
-                result = CheckResult(
-                    name, "fail", f"the check itself failed: {exc.__class__.__name__}: {exc}", "report this bug"
-                )
+            result = _bounded(name, check, ctx, deadline - time.monotonic(), budget)
         results.append(replace(result, name=name, seconds=time.perf_counter() - started))
     return results
+
+
+def _bounded(name: str, check: Check, ctx: C.Context, left: float, budget: float) -> CheckResult:
+    box: list[CheckResult] = []
+
+    def target() -> None:
+        try:
+            box.append(check(ctx))
+        except Exception as exc:  # one broken check must not hide the others' results
+            found = f"the check itself failed: {exc.__class__.__name__}: {exc}"
+            box.append(CheckResult(name, "fail", found, "report this bug"))
+
+    # a daemon thread: one that never returns is left behind when the process exits
+    worker = threading.Thread(target=target, name=f"health-{name}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, left))
+    if box:
+        return box[0]
+    return CheckResult(
+        name,
+        "fail",
+        f"did not finish within the {budget:g} s budget of all checks ([health] timeout_seconds)",
+        "a file system or network call hangs: check the mounts of [paths] and the network",
+    )
 
 
 @dataclass
