@@ -476,3 +476,20 @@ def test_a_hanging_check_is_reported_and_left_behind(workspace: Path) -> None:
     stuck = next(r for r in results if r.name == "stuck")
     assert stuck.status == "fail" and "did not finish within the 0.2 s budget" in stuck.message
     assert [(r.name, r.status) for r in results] == [("config", "ok"), ("stuck", "fail"), ("disk", "skip")]
+
+
+def test_an_exchange_failure_is_critical_only_when_something_needs_the_exchange(workspace: Path) -> None:
+    from peaktrade import config
+    from peaktrade.health import CheckResult, evaluate
+    from peaktrade.health.checks import Context
+
+    def probe(ctx: Context) -> CheckResult:  # how the exchange check reports a failed probe
+        return CheckResult("exchange", "fail", "unreachable", critical=ctx.needs_exchange())
+
+    assert evaluate([probe(Context(settings=config.load(None), now=utcnow()))]) == "DEGRADED"
+    add_config(workspace, '[session]\nmode = "testnet"\n')
+    assert evaluate([probe(Context(settings=config.load(None), now=utcnow()))]) == "FAIL"
+    (workspace / "config/config.toml").write_text("")
+    run_id = "20250101_000000_shadow_ma_crossover_BTC-EUR_1m_krak01"
+    write_run(workspace, run_id, pid=os.getpid(), data_source="kraken")  # a running session on live data
+    assert evaluate([probe(Context(settings=config.load(None), now=utcnow()))]) == "FAIL"

@@ -34,6 +34,7 @@ SEED_DEFAULTS: dict[str, Any] = {
     "live_risk_warnings": [],
 }
 
+MAX_DETAILS = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -83,11 +84,19 @@ def document(results: Sequence[CheckResult], checked_at: datetime, seconds: floa
             "fix": r.fix,
             "seconds": round(r.seconds, 3),
             "critical": r.critical,
-            "details": list(r.details),
+            "details": _capped(r.details),
         }
         for r in results
     ]
     return doc
+
+
+def _capped(details: Sequence[str]) -> list[str]:
+    """At most MAX_DETAILS lines per check: every result is kept in the history, so it must stay small."""
+    out = [str(d)[:500] for d in details[:MAX_DETAILS]]
+    if len(details) > MAX_DETAILS:
+        out.append(f"... and {len(details) - MAX_DETAILS} more")
+    return out
 
 
 def escape(text: object) -> str:
