@@ -108,7 +108,10 @@ def check_alerts(ctx: Context) -> CheckResult:
     }
     found = f"{len(schemes)} target(s): {', '.join(sorted(set(schemes)))}" if schemes else "no working target"
     if failures:
-        fix = "check the scheme of each target (apprise --details lists them) and the [alerts] config_file"
+        fix = (
+            "check the scheme of each target against the apprise wiki (github.com/caronc/apprise/wiki) "
+            "and the [alerts] config_file"
+        )
         return CheckResult("alerts", "fail", f"{found}; {listing(failures)}", fix, data=data, details=tuple(failures))
     if not schemes:
         return CheckResult(
