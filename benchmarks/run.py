@@ -325,6 +325,18 @@ def bench_site(args, work: Path) -> None:
     changed = runs / "20250101_000000_shadow_ma_crossover_BTC-EUR_1m_00000007" / "meta.json"
     changed.write_text(changed.read_text().replace('"notes": ""', '"notes": "changed"'))
     timed_build("one run changed", "<= 2 s")
+    t = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "peaktrade", "ops", "health", "--json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    elapsed = time.perf_counter() - t
+    if out.returncode not in (0, 1):
+        raise SystemExit(out.stderr)
+    report(f"`ops health` over the same ({json.loads(out.stdout)['overall']})", f"{elapsed:.2f} s", "<= 3 s")
 
 
 @bench("alerts")

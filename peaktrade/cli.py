@@ -161,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeframe", "-t", help="bar length, default: [session].timeframe")
     p.add_argument("--source", help="kraken (default), csv:PATH/<PAIR>_<minutes>.csv or synthetic[:SEED]")
     _command(p, "signals_cmd:generate")
+    p = ops_sub.add_parser(
+        "health",
+        help="run the health checks; exit 0 OK/DEGRADED, 1 FAIL",
+        description="Checks config, alerts, risk limits, sessions (dead-man's switch), site freshness, artifacts, "
+        "disk and cron jobs; appends the result to the history in [paths].state_dir. See docs/health.md.",
+        epilog="exit codes: 0 OK or DEGRADED, 1 FAIL; with --nagios 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+    )
+    _add_config(p)
+    p.add_argument("--json", action="store_true", help="print JSON only (the seed's keys, overall, checks)")
+    p.add_argument("--nagios", action="store_true", help="Nagios exit codes 0/1/2/3 and a status line first")
+    _command(p, "ops_cmd:health")
 
     # monitor
     p = sub.add_parser("monitor", help="follow one run live in the terminal (Phase 33 monitor)")

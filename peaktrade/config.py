@@ -167,6 +167,24 @@ class ExchangeConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """[health]: thresholds of `peaktrade ops health` and how much history it keeps."""
+
+    history_retention: int = _opt(576, min=1, max=100_000, help="results kept in state/health/history.jsonl")
+    interval_seconds: float = _opt(300.0, min=1.0, help="how often cron runs `ops health`")
+    site_build_interval_seconds: float = _opt(60.0, min=1.0, help="how often cron runs `site build`")
+    recover_interval_seconds: float = _opt(300.0, min=1.0, help="how often cron runs `runs recover`")
+    alerts_interval_seconds: float = _opt(300.0, min=1.0, help="how often cron runs `alerts run`")
+    missed_intervals: int = _opt(5, min=1, max=10_000, help="intervals without a fresh result before it warns")
+    disk_warn_free_mb: float = _opt(2048.0, min=0.0, help="free space below this warns")
+    disk_fail_free_mb: float = _opt(512.0, min=0.0, help="free space below this fails")
+    disk_warn_free_percent: float = _opt(10.0, min=0.0, max=100.0, help="free share below this warns")
+    disk_fail_free_percent: float = _opt(3.0, min=0.0, max=100.0, help="free share below this fails")
+    timeline_results: int = _opt(48, min=1, max=1000, help="results shown in the site's health timeline")
+    timeout_seconds: float = _opt(10.0, min=0.1, max=600.0, help="time budget of all checks together")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration. `source` is the file it came from (None: built-in defaults)."""
 
@@ -179,6 +197,7 @@ class Settings:
     site: SiteConfig = field(default_factory=SiteConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     strategy: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
 

@@ -69,7 +69,8 @@ def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
     assert "max_total_exposure_exceeded: limit=500 value=4015" in run_page
     assert 'href="../sessions/session_20250101_120000_shadow_bbbb02.html"' in run_page
     later = run_cli("site", "build", cwd=workspace, env={"SOURCE_DATE_EPOCH": str(int(FIXED_EPOCH) + 3600)})
-    assert "1 run pages" in later.stdout  # became stale: its page is re-rendered
+    # became stale: its page is re-rendered, and so is every page, because the health badge turned DEGRADED
+    assert "2 run pages" in later.stdout
     index = (workspace / "site/index.html").read_text()
     assert "Stale run" in index and "STALE" in index
     assert "STALE" in (workspace / "site/runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002.html").read_text()
@@ -244,7 +245,10 @@ def test_second_build_while_one_runs_exits_75(workspace: Path) -> None:
 def test_crontab_has_the_every_minute_build_with_flock() -> None:
     cron = (ROOT / "crontab.example").read_text()
     assert re.search(
-        r"^\* \* \* \* \* cd \$PEAKTRADE_HOME && flock -n -E 75 \S+ \.venv/bin/peaktrade site build", cron, re.M
+        r"^\* \* \* \* \* cd \$PEAKTRADE_HOME && (mkdir -p state && )?flock -n -E 75 \S+ "
+        r"\.venv/bin/peaktrade site build",
+        cron,
+        re.M,
     )
 
 

@@ -17,7 +17,7 @@ def build(args) -> int:
         raise UsageError("--loop takes a positive number of seconds")
     while True:
         try:
-            result = site.build(cfg, out_dir=out, full=args.full)
+            result = site.build(cfg, out_dir=out, full=args.full)  # records itself as the `site-build` job
         except LockHeld as exc:
             if args.loop is None:
                 raise

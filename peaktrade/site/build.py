@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import jobs, registry, views
+from peaktrade import healthlog, jobs, registry, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
@@ -34,7 +34,7 @@ from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError, LockHeld
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
-from peaktrade.site import model
+from peaktrade.site import healthview, model
 from peaktrade.site.workers import remove_temps, worker_pool
 from peaktrade.templating import environment, template_hash
 
@@ -45,6 +45,7 @@ API_SESSIONS = 100
 TAIL_ROWS = 50
 TIMELINE_ORDERS = 200
 ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
+HEALTH_HISTORY = "api/health/history.json"
 NAV = (
     ("index.html", "Live-Track", "index"),
     ("sessions/index.html", "Sessions", "sessions"),
@@ -152,6 +153,8 @@ class _Build:
         self.out.mkdir(parents=True, exist_ok=True)
         inp, run_fps, session_fps = self._gather()
         health = model.health(inp)
+        if old is not None and old.get("badge") != health["status"]:
+            self.full = True  # every page carries the health badge
         self.base = dict(
             site_title=inp.title,
             nav=NAV,
@@ -172,14 +175,16 @@ class _Build:
         self._write_leaves(changed_runs, changed_sessions, run_ids)
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
+        badge = health["status"]
         if health["problems"]:
-            health["status"] = "degraded"
+            health["status"] = healthview.worst(health["status"], "degraded")
         registry_fp = str(sorted(session_fps.items()))
         if self.full or old.get("registry") != registry_fp:
             self._write_session_lists(inp)
         self._write_summaries(inp, health)
+        health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, session_fps)
-        self._save_manifest(run_fps, session_fps, registry_fp)
+        self._save_manifest(run_fps, session_fps, registry_fp, badge=badge, health_files=health_fp)
         return BuildResult(
             self.out,
             self.written,
@@ -230,6 +235,8 @@ class _Build:
             model.session_truth(e, metas.get(e.get("run_id")), self.now, mon.stale_min_seconds) for e in sessions
         ]
         session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}:{e['status']}" for e in sessions}
+        ops_latest, ops_problem = healthlog.latest(cfg.paths.state_dir)
+        problems += [ops_problem] if ops_problem else []
         inp = model.SiteInput(
             now=self.now,
             title=cfg.site.title,
@@ -241,6 +248,8 @@ class _Build:
             runs=runs,
             problems=problems,
             alerts=alerts,
+            ops_health=ops_latest,
+            ops_health_max_age=cfg.health.interval_seconds * cfg.health.missed_intervals,
         )
         self.alerts_by_run = by_run
         return inp, {r.run_id: r.fingerprint for r in runs}, session_fps
@@ -403,6 +412,11 @@ class _Build:
         )
 
     def _write_summaries(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
+        history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
+        inp.problems += history.problems
+        health["problems"] += history.problems
+        if history.problems:
+            health["status"] = healthview.worst(health["status"], "degraded")
         newest = inp.sessions[:API_SESSIONS]
         api_sessions = [
             views.live_session_summary(r) for r in (self._record(inp, e) for e in newest) if r is not None
@@ -422,7 +436,8 @@ class _Build:
         )
         self._write("metrics.prom", model.prometheus(inp).encode())
         self._page("runs/index.html", "runs.html.j2", True, active="runs", runs=[r.snapshot for r in inp.runs])
-        self._page("health.html", "health.html.j2", True, active="health")
+        ops_page = healthview.page(health["latest"], history.results, self.cfg.health.timeline_results)
+        self._page("health.html", "health.html.j2", True, active="health", ops=ops_page)
         self._json("api/alerts.json", inp.alerts)
         self._page(
             "alerts.html",
@@ -455,6 +470,15 @@ class _Build:
             stale_runs=stale_runs,
             currency=inp.currency,
         )
+
+    def _write_health_history(self, old: dict | None) -> str:
+        """`api/health/history.json`, rewritten only when the `ops health` files changed (they are large)."""
+        state = healthlog.health_dir(self.cfg.paths.state_dir)
+        fp = _fingerprint_files(state, ("latest.json", "history.jsonl"))
+        if self.full or old is None or old.get("health_files") != fp or not (self.out / HEALTH_HISTORY).exists():
+            history = healthlog.history(self.cfg.paths.state_dir)
+            self._json(HEALTH_HISTORY, {"results": history.results, "problems": history.problems})
+        return fp
 
     def _remove_gone(self, old: dict | None, run_fps: dict[str, str], session_fps: dict[str, str]) -> None:
         if not old:
@@ -494,9 +518,12 @@ class _Build:
             return None
         return data
 
-    def _save_manifest(self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str) -> None:
+    def _save_manifest(
+        self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str, **extra: str
+    ) -> None:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         data = {"signature": self._signature(), "runs": run_fps, "sessions": session_fps, "registry": registry_fp}
+        data.update(extra)  # badge, health_files: a change re-renders what shows them
         write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
 
 
@@ -530,12 +557,15 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _fingerprint(run_dir: Path, state: str) -> str:
+    return _fingerprint_files(run_dir, (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS)) + f"|{state}"
+
+
+def _fingerprint_files(directory: Path, names: tuple[str, ...]) -> str:
     parts = []
-    for name in (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS):
+    for name in names:
         try:
-            st = os.stat(run_dir / name)
+            st = os.stat(directory / name)
             parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-        except FileNotFoundError:
+        except OSError:  # missing (or its directory is not one): "-" until it appears
             parts.append("-")
-    parts.append(state)
     return "|".join(parts)

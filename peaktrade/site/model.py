@@ -10,6 +10,7 @@ from typing import Any
 from peaktrade import views
 from peaktrade.clock import iso, parse_ts
 from peaktrade.monitoring import LiveRunSnapshot, build_snapshot
+from peaktrade.site import healthview
 from peaktrade.status import FINAL, session_state
 
 CONTRACT_VERSION = "peaktrade-1"
@@ -38,6 +39,8 @@ class SiteInput:
     runs: list[RunInfo]  # newest first
     problems: list[str] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)  # alert records (alerts_json), newest first
+    ops_health: dict[str, Any] | None = None  # the latest `ops health` result (state/health/latest.json)
+    ops_health_max_age: float = 1500.0  # older than this, the result no longer vouches for now
 
 
 def run_snapshot(
@@ -220,10 +223,15 @@ def status_snapshot(inp: SiteInput, health: dict[str, Any]) -> dict[str, Any]:
 
 
 def health(inp: SiteInput) -> dict[str, Any]:
+    """The badge and `api/health.json`: the build's own problems and stale runs plus the latest `ops health`."""
     stale = [r.run_id for r in inp.runs if r.snapshot.stale]
-    status = "ok" if not inp.problems and not stale else "degraded"
+    build_status = "ok" if not inp.problems and not stale else "degraded"
+    ops = healthview.ops_summary(inp.ops_health, inp.now, inp.ops_health_max_age)
     return {
-        "status": status,
+        "status": healthview.worst(build_status, ops["status"]),
+        "build_status": build_status,
+        "ops_health": ops,
+        "latest": inp.ops_health,
         "contract_version": CONTRACT_VERSION,
         "server_time": iso(inp.now),
         "problems": list(inp.problems),
