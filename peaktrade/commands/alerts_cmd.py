@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from peaktrade.commands import settings
+from peaktrade.commands import out, settings
 
 
 def test(args) -> int:
@@ -8,5 +8,5 @@ def test(args) -> int:
 
     cfg = settings(args)
     result = send_test(cfg.alerts)
-    print(result.message)
+    out(result.message)
     return 0 if result.ok else 1

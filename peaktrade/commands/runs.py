@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from peaktrade.commands import print_json, settings, warn
+from peaktrade.commands import out, print_json, settings, warn
 
 
 def list_runs(args) -> int:
@@ -33,11 +33,14 @@ def list_runs(args) -> int:
         )
         return 0
     if not result.runs:
-        print(f"no runs in {cfg.paths.runs_dir}")
+        out(f"no runs in {cfg.paths.runs_dir}")
         return 0
     for e in result.runs:
         m = e.meta
-        print(f"{e.run_id}  {m.get('mode', '?'):<8} {m.get('status', '?'):<10} rows={m.get('rows', '?')}")
+        rows = m.get("rows")
+        out(
+            f"{e.run_id}  {m.get('mode') or '?':<8} {m.get('status') or '?':<10} rows={'?' if rows is None else rows}"
+        )
     return 0
 
 
@@ -56,7 +59,7 @@ def recover(args) -> int:
             run_dir = find_run(cfg.paths.runs_dir, args.run_id)
             meta = RunReader(run_dir).meta
             if meta.get("status") != "running":
-                print(f"{args.run_id}: already {meta.get('status')}; nothing to do")
+                out(f"{args.run_id}: already {meta.get('status')}; nothing to do")
                 return 0
             if writer_alive(meta, now, stale) and not args.force:
                 raise UsageError(
@@ -66,7 +69,7 @@ def recover(args) -> int:
         else:
             done, problems = recover_all(cfg.paths.runs_dir, now, stale)
     for item in done:
-        print(f"recovered {item.run_id}: {item.rows} events, {item.orders} orders; status aborted (writer died)")
+        out(f"recovered {item.run_id}: {item.rows} events, {item.orders} orders; status aborted (writer died)")
     for problem in problems:
         warn(problem)
     if not done:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from peaktrade.commands import settings
+from peaktrade.commands import out, settings
 
 
 def run(args) -> int:
@@ -41,7 +41,7 @@ def print_result(result, currency: str, config: str | None) -> None:
     from peaktrade import session
 
     m = result.metrics
-    print(f"status      {result.status}" + (f" ({result.error})" if result.error else ""))
+    out(f"status      {result.status}" + (f" ({result.error})" if result.error else ""))
     print(f"run         {result.run_dir}")
     if result.registry_path:
         print(f"registry    {result.registry_path}")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import registry, views
+from peaktrade import coerce, registry, safeio, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
@@ -82,18 +82,18 @@ class _Build:
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
 
-    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
+    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
         workers = min(os.cpu_count() or 1, 4)
         if workers < 2 or len(runs) * 10 + len(sessions) < 1000:
-            _render_leaves(self, runs, sessions, run_ids)
+            _render_leaves(self, runs, sessions, links)
             return
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:
             futures = [
-                pool.submit(_leaf_worker, self.cfg, self.out, self.now, self.base, r, s, run_ids) for r, s in chunks
+                pool.submit(_leaf_worker, self.cfg, self.out, self.now, self.base, r, s, links) for r, s in chunks
             ]
             for future in futures:
                 written, problems = future.result()
@@ -104,11 +104,13 @@ class _Build:
 
     def run(self) -> BuildResult:
         started = time.perf_counter()
-        old = self._load_manifest()
+        old, manifest_problem = self._load_manifest()
         if old is None:
             self.full = True
         self.out.mkdir(parents=True, exist_ok=True)
         inp, run_fps, session_fps = self._gather()
+        if manifest_problem:
+            inp.problems.insert(0, manifest_problem)
         health = model.health(inp)
         self.base = dict(
             site_title=inp.title,
@@ -126,8 +128,8 @@ class _Build:
             for e in inp.sessions
             if self.full or old["sessions"].get(e["session_id"]) != session_fps[e["session_id"]]
         ]
-        run_ids = {r.run_id for r in inp.runs}
-        self._write_leaves(changed_runs, changed_sessions, run_ids)
+        links = _Links({r.run_id for r in inp.runs}, {e["session_id"] for e in inp.sessions})
+        self._write_leaves(changed_runs, changed_sessions, links)
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
         if health["problems"]:
@@ -163,6 +165,7 @@ class _Build:
         ]
         scan = scan_runs(cfg.paths.runs_dir)
         problems += scan.problems
+        session_ids = {e["session_id"] for e in sessions}
         runs = []
         for entry in scan.runs:
             try:
@@ -175,8 +178,15 @@ class _Build:
             except (ArtifactError, OSError) as exc:
                 problems.append(f"{entry.path}: {exc}")
                 continue
-            runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.stale)))
-        session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}" for e in sessions}
+            problems += [p for p in reader.problems if p not in scan.problems]
+            # A run page links to its session page only while that page exists: re-render when it comes or goes.
+            linked = "session" if meta.get("session_id") in session_ids else "no-session"
+            runs.append(model.RunInfo(entry.run_id, meta, snap, f"{_fingerprint(entry.path, snap.stale)}|{linked}"))
+        run_ids = {r.run_id for r in runs}
+        session_fps = {
+            e["session_id"]: f"{e['_size']}:{e['_mtime']}:{'run' if e.get('run_id') in run_ids else '-'}"
+            for e in sessions
+        }
         inp = model.SiteInput(
             now=self.now,
             title=cfg.site.title,
@@ -215,7 +225,11 @@ class _Build:
         self._write(rel, html_text.encode())
 
     def _json(self, rel: str, obj: Any) -> None:
-        self._write(rel, (json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n").encode())
+        # Strict JSON: a browser's JSON.parse rejects NaN and Infinity, so they are written as null.
+        text = json.dumps(
+            coerce.finite(obj), indent=2, sort_keys=True, default=str, ensure_ascii=False, allow_nan=False
+        )
+        self._write(rel, (text + "\n").encode())
 
     def _write(self, rel: str, data: bytes) -> None:
         path = self.out / rel
@@ -223,7 +237,7 @@ class _Build:
         write_bytes(path, data, fsync=False)
         self.written += 1
 
-    def _write_run(self, info: model.RunInfo) -> None:
+    def _write_run(self, info: model.RunInfo, links: _Links) -> None:
         run_dir = Path(self.cfg.paths.runs_dir) / info.run_id
         s = info.snapshot
         try:
@@ -235,6 +249,7 @@ class _Build:
         except (ArtifactError, OSError) as exc:
             self.late_problems.append(f"{run_dir}: {exc}")
             return
+        self.late_problems += [p for p in reader.problems if p not in self.late_problems]
         times = _numbers(series.column("ts_bar").cast(pa.int64()))
         charts = "".join(
             [
@@ -264,10 +279,10 @@ class _Build:
             orders_total=len(orders),
             age=age,
             data_source=info.meta.get("data_source") or "-",
-            session_id=session_id if isinstance(session_id, str) and ID_PATTERN.match(session_id) else None,
+            session_id=session_id if session_id in links.session_ids else None,
         )
 
-    def _write_session(self, entry: dict[str, Any], run_ids: set[str], inp: model.SiteInput | None) -> None:
+    def _write_session(self, entry: dict[str, Any], links: _Links, inp: model.SiteInput | None) -> None:
         record = self._record(inp, entry)
         if record is None:
             return
@@ -280,7 +295,7 @@ class _Build:
             detail["status"] == "started",
             active="sessions",
             s=detail,
-            run_link=detail.get("run_id") in run_ids,
+            run_link=detail.get("run_id") in links.run_ids,
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
         )
 
@@ -400,16 +415,27 @@ class _Build:
             "refresh": str(self.cfg.site.refresh_seconds),
         }
 
-    def _load_manifest(self) -> dict | None:
+    def _load_manifest(self) -> tuple[dict | None, str | None]:
+        """The last build's manifest, or None (build everything); a corrupt one is reported once."""
         try:
-            data = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("signature") != self._signature():
-            return None
-        if not (self.out / "index.html").exists():
-            return None
-        return data
+            data = safeio.load_json(self.manifest_path)
+        except FileNotFoundError:
+            return None, None
+        except safeio.UnreadableFile as exc:
+            return None, f"{exc} (the site manifest); the whole site was rebuilt"
+        sound = (
+            isinstance(data, dict)
+            and isinstance(data.get("signature"), dict)
+            and isinstance(data.get("runs"), dict)
+            and isinstance(data.get("sessions"), dict)
+            and isinstance(data.get("registry"), str)
+            and all(coerce.is_id(k) for k in [*data["runs"], *data["sessions"]])  # they name files to remove
+        )
+        if not sound:
+            return None, f"{self.manifest_path}: corrupt site manifest; the whole site was rebuilt"
+        if data["signature"] != self._signature() or not (self.out / "index.html").exists():
+            return None, None
+        return data, None
 
     def _save_manifest(self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str) -> None:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
@@ -417,19 +443,27 @@ class _Build:
         write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
 
 
-def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
+@dataclass(frozen=True)
+class _Links:
+    """What exists in this build, so no page links to one that is not there."""
+
+    run_ids: set[str]
+    session_ids: set[str]
+
+
+def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
     for info in runs:
-        b._write_run(info)
+        b._write_run(info, links)
     for entry in sessions:
-        b._write_session(entry, run_ids, None)
+        b._write_session(entry, links, None)
 
 
 def _leaf_worker(
-    cfg: Settings, out: Path, now: datetime, base: dict, runs: list, sessions: list, run_ids: set[str]
+    cfg: Settings, out: Path, now: datetime, base: dict, runs: list, sessions: list, links: _Links
 ) -> tuple[int, list[str]]:
     b = _Build(cfg, out, True, now)
     b.base = base
-    _render_leaves(b, runs, sessions, run_ids)
+    _render_leaves(b, runs, sessions, links)
     return b.written, b.late_problems
 
 
