@@ -266,10 +266,12 @@ def event_row(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tu
 
 def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list[str]]:
     """One orders.jsonl line; None (with a problem) if it is not a JSON object."""
+    from peaktrade.artifacts.schema import ORDER_FIELDS  # lazily: the registry's readers need no pyarrow
+
     where = f"{path}:{line}"
     if not isinstance(data, dict):
         return None, [f"{where}: expected a JSON object, got {type(data).__name__}; line skipped"]
-    f = _Fields(where, data)
+    f = _Fields(where, {key: None for key in ORDER_FIELDS} | data)  # every field present, maybe None
     f.shallow()
     f.time("ts")
     f.integer("step")

@@ -264,7 +264,7 @@ def _finish(out: Scan) -> None:
         first = seen.get(e["session_id"])
         if first is not None:
             out.problems.append(
-                f"{out.registry_dir / e['_file']}: duplicate session id {e['session_id']!r} (also in {first}); "
+                f"{out.registry_dir / e['_file']}: duplicate session id {e['session_id']!r} (also in {out.registry_dir / first}); "
                 "not shown, remove one of the two files"
             )
             continue
@@ -396,8 +396,6 @@ def _load_index(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     except safeio.UnreadableFile as exc:
         return None, f"{exc} (the registry index cache); rebuilt from the records"
     why = _index_defect(data)
-    if why == "":
-        return None, None  # another index version: rebuilt silently
     if why is not None:
         return None, f"{path}: corrupt registry index cache ({why}); rebuilt from the records"
     columns = data.pop("columns")
@@ -406,11 +404,11 @@ def _load_index(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _index_defect(data: Any) -> str | None:
-    """Why a parsed index cannot be used ("" for a different version), or None if it is sound."""
+    """Why a parsed index cannot be used, or None if it is sound."""
     if not isinstance(data, dict) or not isinstance(data.get("version"), int):
         return "no version"
     if data["version"] != _INDEX_VERSION:
-        return ""
+        return f"version {data['version']}, expected {_INDEX_VERSION}"
     if data.get("columns") != list(_COLUMNS) or not isinstance(data.get("rows"), list):
         return "columns/rows missing"
     if not (isinstance(data.get("dir"), str) and coerce.is_int(data.get("dir_mtime_ns"))):

@@ -143,9 +143,10 @@ def loader(opts: MonitorOptions) -> Callable[[], tuple]:
 
 
 def run_monitor(
-    opts: MonitorOptions, *, once: bool = False, out: TextIO = sys.stdout, max_frames: int | None = None
+    opts: MonitorOptions, *, once: bool = False, out: TextIO | None = None, max_frames: int | None = None
 ) -> int:
-    """Refresh until Ctrl+C (exit 0) or after one frame with `once`."""
+    """Refresh until Ctrl+C (exit 0) or after one frame with `once`; `out` defaults to the current stdout."""
+    out = out if out is not None else sys.stdout
     tty = out.isatty()
     load = loader(opts)
     frames = 0

@@ -148,7 +148,10 @@ class RunReader:
         except ArtifactError as exc:
             self._note([f"{exc}; segment skipped"])
             return None
-        return None if table is None else self._normalize(table, path)
+        if table is None:  # segments appear by rename with their schema written: this one is damaged
+            self._note([f"{path}: not an Arrow IPC stream; segment skipped (remove it)"])
+            return None
+        return self._normalize(table, path)
 
 
 def load_meta(path: Path) -> dict[str, Any]:
