@@ -264,8 +264,8 @@ def _finish(out: Scan) -> None:
         first = seen.get(e["session_id"])
         if first is not None:
             out.problems.append(
-                f"{out.registry_dir / e['_file']}: duplicate session id {e['session_id']!r} (also in {out.registry_dir / first}); "
-                "not shown, remove one of the two files"
+                f"{out.registry_dir / e['_file']}: duplicate session id {e['session_id']!r} "
+                f"(also in {out.registry_dir / first}); not shown, remove one of the two files"
             )
             continue
         seen[e["session_id"]] = e["_file"]
