@@ -313,12 +313,14 @@ class _Build:
             filters.append((kind, options))
         stats = model.stats_json(inp.sessions)
         size = inp.page_size
+        written = {f"{e['session_id']}.html" for e in inp.sessions}
         for key, label, rows in groups:
             pages = max(1, -(-len(rows) // size))
             names = [
                 ("index.html" if key == "all" else f"{key}.html") if n == 1 else f"{key}-{n}.html"
                 for n in range(1, pages + 1)
             ]
+            written.update(names)
             for n in range(1, pages + 1):
                 self._page(
                     f"sessions/{names[n - 1]}",
@@ -334,6 +336,11 @@ class _Build:
                     filter_label=label,
                     stats=stats,
                 )
+        # A filter value that no session has any more (the last paper session went): its pages go too, so no
+        # list keeps linking to sessions that are gone.
+        for page in (self.out / "sessions").glob("*.html"):
+            if page.name not in written:
+                page.unlink(missing_ok=True)
         self._json(
             "api/sessions_search.json",
             [
