@@ -100,7 +100,7 @@ class RunReader:
             parts: list[pa.Table] = []
             have = 0
             for path in reversed(segments):
-                table = self._segment(path)
+                table = self._segment(path, n - have)
                 if table is not None and table.num_rows:
                     parts.insert(0, table)
                     have += table.num_rows
@@ -141,10 +141,13 @@ class RunReader:
         self._note(problems)
         return table
 
-    def _segment(self, path: Path) -> pa.Table | None:
-        """One segment's whole batches, normalized; a segment that cannot be read is skipped and reported."""
+    def _segment(self, path: Path, last: int | None = None) -> pa.Table | None:
+        """One segment's whole batches (only the `last` rows if given), normalized; one that cannot be read is
+        skipped and reported."""
         try:
             table, _ = read_segment(path)
+            if table is not None and last is not None:
+                table = table.slice(max(0, table.num_rows - last))
         except ArtifactError as exc:
             self._note([f"{exc}; segment skipped"])
             return None
