@@ -45,7 +45,7 @@ def line_chart(
     """An SVG chart of `values` over epoch-millisecond `times_ms` (x from the real timestamps, so gaps show)."""
     times_ms = np.asarray(times_ms, dtype="float64")
     values = np.asarray(values, dtype="float64")
-    keep = ~(np.isnan(times_ms) | np.isnan(values))
+    keep = np.isfinite(times_ms) & np.isfinite(values)
     xs_all, ys_all = times_ms[keep], values[keep]
     left, right, top, bottom = 70, 10, 22, 24
     w, h = width - left - right, height - top - bottom

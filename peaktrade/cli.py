@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from peaktrade import __version__
 from peaktrade.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PeaktradeError
+from peaktrade.terminal import printable
 
 EPILOG = "exit codes: 0 ok, 1 failure, 2 usage or config error, 75 skipped (lock held)"
 
@@ -249,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"peaktrade: error: {exc}", file=sys.stderr)
+        print(f"peaktrade: error: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("peaktrade: interrupted", file=sys.stderr)
@@ -259,5 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, traceback only with -v
         if args.verbose:
             raise
-        print(f"peaktrade: unexpected error: {exc.__class__.__name__}: {exc} (rerun with -v)", file=sys.stderr)
+        print(
+            f"peaktrade: unexpected error: {exc.__class__.__name__}: {printable(exc)} (rerun with -v)",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE

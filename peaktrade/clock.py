@@ -18,23 +18,25 @@ def to_utc(value: datetime) -> datetime:
 
 
 def parse_ts(value: object) -> datetime | None:
-    """Parse an ISO 8601 string, epoch seconds or datetime into aware UTC; None if it can't be."""
+    """Parse an ISO 8601 string, epoch seconds or datetime into aware UTC; None if it can't be.
+
+    Values that exist but cannot be represented (epoch 1e308, year 1 with a positive offset, year 9999 with a
+    negative one) are None too: a hostile timestamp must never raise OverflowError in a reader.
+    """
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return to_utc(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value != value:  # NaN
-            return None
-        return datetime.fromtimestamp(float(value), UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
+    try:
+        if isinstance(value, datetime):
+            return to_utc(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(float(value), UTC)
+        if isinstance(value, str) and len(value) <= 64:
+            text = value.strip()
+            if text.endswith("Z"):
+                text = text[:-1] + "+00:00"
             return to_utc(datetime.fromisoformat(text))
-        except ValueError:
-            return None
+    except (ValueError, OverflowError, OSError):  # NaN, out of range, malformed
+        return None
     return None
 
 

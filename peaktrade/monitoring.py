@@ -11,11 +11,12 @@ is the commit point; the event files may already hold rows it does not count yet
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peaktrade import terminal
 from peaktrade.artifacts import RunReader, latest_run_dir
 from peaktrade.clock import parse_ts, utcnow
 from peaktrade.status import NOT_RUNNING, run_state, stale_after_seconds
@@ -86,6 +87,7 @@ class LiveRunSnapshot:
     error: str | None = None
     state: str = "running"  # running | stale | dead | the final status (peaktrade.status.run_state)
     last_step: int | None = None  # the commit point: the newest step meta.json counts (None: not known)
+    problems: list[str] = field(default_factory=list)  # what was skipped while reading (file and field named)
 
 
 @dataclass
@@ -184,8 +186,10 @@ def load_run_view(
 
 def _snapshot(reader: RunReader, now: datetime, stale_bars: int, stale_min_seconds: float) -> LiveRunSnapshot:
     meta = dict(reader.meta)
-    meta.setdefault("run_id", reader.run_id)
-    return build_snapshot(meta, reader.totals(), reader.last_event(), now, stale_bars, stale_min_seconds)
+    meta["run_id"] = reader.run_id
+    snapshot = build_snapshot(meta, reader.totals(), reader.last_event(), now, stale_bars, stale_min_seconds)
+    snapshot.problems = list(reader.problems)
+    return snapshot
 
 
 # Commit point of the last snapshot loaded per run directory, so that the seed's two-call pattern
@@ -266,13 +270,14 @@ def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
     """The RUN SUMMARY block: PnL green if >= 0 and red below, blocked yellow when > 0."""
     c = Colors if use_colors else NoColors
     s = snapshot
+    t = terminal.printable  # artifact text never reaches the terminal with its control characters
 
     def pnl(value: float | None) -> str:
         if value is None:
             return "-"
         return f"{c.GREEN if value >= 0 else c.RED}{_num(value, sign=True)}{c.RESET}"
 
-    status = s.status
+    status = t(s.status)
     if s.state == "dead":
         status = (
             f"{c.RED}{status} (DEAD: the writer process is gone, last heartbeat "
@@ -282,7 +287,7 @@ def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
         status = f"{c.RED}{status} (STALE: no heartbeat for {short_age(s.heartbeat_age_seconds)}){c.RESET}"
     elif s.status == "running":
         status = f"{c.GREEN}running{c.RESET} (heartbeat {short_age(s.heartbeat_age_seconds)} ago)"
-    elif s.status in ("failed", "aborted"):
+    elif status in ("failed", "aborted"):
         status = f"{c.RED}{status}{c.RESET}"
     blocked = str(s.total_blocked_orders)
     if s.total_blocked_orders > 0:
@@ -292,10 +297,10 @@ def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
         dd += f" (max {s.max_drawdown:.2%})"
     lines = [
         f"{c.BOLD}=== RUN SUMMARY ==={c.RESET}",
-        f"run_id        : {s.run_id}",
-        f"mode          : {s.mode.upper()}",
-        f"strategy      : {s.strategy_name}",
-        f"symbol        : {s.symbol} ({s.timeframe or '?'})",
+        f"run_id        : {t(s.run_id)}",
+        f"mode          : {t(s.mode.upper())}",
+        f"strategy      : {t(s.strategy_name)}",
+        f"symbol        : {t(s.symbol)} ({t(s.timeframe or '?')})",
         f"status        : {status}",
         f"started       : {_ts(s.started_at)}" + (f"   ended: {_ts(s.ended_at)}" if s.ended_at else ""),
         f"last bar      : {_ts(s.last_bar_time)}",
@@ -312,7 +317,8 @@ def render_summary(snapshot: LiveRunSnapshot, use_colors: bool = True) -> str:
         f"blocked       : {blocked}",
     ]
     if s.error:
-        lines.append(f"error         : {c.RED}{s.error}{c.RESET}")
+        lines.append(f"error         : {c.RED}{t(s.error)}{c.RESET}")
+    lines += [f"{c.YELLOW}problem       : {t(p)}{c.RESET}" for p in s.problems]
     return "\n".join(lines)
 
 
@@ -330,6 +336,7 @@ def render_tail(rows: list[LiveRunTailRow], use_colors: bool = True) -> str:
     for r in rows:
         risk = f"{c.GREEN}OK   {c.RESET}" if r.risk_allowed else f"{c.RED}BLOCK{c.RESET}"
         reasons = r.risk_reasons if len(r.risk_reasons) <= 20 else r.risk_reasons[:19] + "…"
+        reasons = terminal.printable(reasons)
         lines.append(
             f"{_ts(r.ts_bar):<19} {_num(r.equity):>12} {_num(r.realized_pnl):>10} {_num(r.unrealized_pnl):>10} "
             f"{_num(r.position_size, 4):>9} {r.orders_count:>3} {risk} {reasons}"

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peaktrade import coerce, safeio
 from peaktrade.atomic import write_json
 from peaktrade.clock import iso, parse_ts, to_utc
 from peaktrade.errors import ArtifactError
@@ -24,7 +25,7 @@ from peaktrade.ids import slug, validate_id
 from peaktrade.redact import redact, redact_args
 
 SCHEMA_VERSION = 1
-_INDEX_VERSION = 3
+_INDEX_VERSION = 4
 _RACY_NS = 2_000_000_000  # a directory changed this close to an index build is re-checked file by file
 _INDEX_FIELDS = (
     "session_id",
@@ -40,7 +41,7 @@ _INDEX_FIELDS = (
     "heartbeat_at",
 )
 _INDEX_METRICS = ("realized_pnl", "max_drawdown", "num_orders", "num_blocked", "final_equity", "return_pct")
-_COLUMNS = ("_file", "_size", "_mtime", "_started", *_INDEX_FIELDS, *_INDEX_METRICS)
+_COLUMNS = ("_file", "_size", "_mtime", "_started", "_problems", *_INDEX_FIELDS, *_INDEX_METRICS)
 
 
 def run_type_for(mode: str) -> str:
@@ -105,19 +106,20 @@ def write_record(registry_dir: Path, record: Mapping[str, Any]) -> Path:
 
 
 def load_record(path: Path) -> dict[str, Any]:
-    """Parse one record; `ArtifactError` if it is not a session record."""
+    """Parse one record; `ArtifactError` if it is not a session record. Fields of the wrong type are None."""
+    return read_record(path)[0]
+
+
+def read_record(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """One record with every known field of its type, plus one line per field that had to be dropped.
+
+    `ArtifactError` (naming the file and the fix) if the file is unreadable or not a session record.
+    """
     try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc.__class__.__name__}); skipped") from None
-    except OSError as exc:
-        raise ArtifactError(f"{path}: cannot read ({exc.strerror}); skipped") from None
-    if not isinstance(data, dict) or not isinstance(data.get("session_id"), str) or "started_at" not in data:
-        raise ArtifactError(f"{path}: not a session record (no session_id/started_at); skipped")
-    if parse_ts(data.get("started_at")) is None:
-        raise ArtifactError(f"{path}: started_at {data.get('started_at')!r} is not a timestamp; skipped")
-    return data
+        data = safeio.load_json(Path(path), fix="skipped; fix or remove it")
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: vanished while reading; skipped") from None
+    return coerce.record(data, Path(path))
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,9 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
     """Index entries for every record, newest first by start time (ties: session id, descending).
 
     With `index_path`, parsed entries are cached keyed by (size, mtime_ns) of each file; when the directory
-    itself has not changed since a settled build, not even a stat per file is needed.
+    itself has not changed since a settled build, not even a stat per file is needed. A corrupt cache counts as
+    missing: it is rebuilt, and that is reported once. Symlinks leading out of the registry directory are not
+    followed; a session id found in two files is shown once (the newest file) and the others are reported.
     """
     registry_dir = Path(registry_dir)
     out = Scan(registry_dir=registry_dir)
@@ -171,7 +175,7 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
         dir_mtime = os.stat(registry_dir).st_mtime_ns
     except FileNotFoundError:
         return out
-    cache = _load_index(index_path) if index_path else None
+    cache, cache_problem = _load_index(index_path) if index_path else (None, None)
     if (
         cache is not None
         and not refresh
@@ -181,15 +185,25 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
     ):
         out.entries = cache["entries"]
         out.problems = cache["problems"]
+        _finish(out)
         return out
     old = {e["_file"]: e for e in cache["entries"]} if cache else {}
     old_problems = cache.get("problem_files", {}) if cache else {}
     problem_files: dict[str, list[Any]] = {}
     built_ns = time.time_ns()
     changed = cache is None
+    base = registry_dir.resolve()
     for entry in os.scandir(registry_dir):
         name = entry.name
-        if name.startswith(".") or not name.endswith(".json") or not entry.is_file():
+        if name.startswith(".") or not name.endswith(".json"):
+            continue
+        if entry.is_symlink() and not _inside(Path(entry.path), base):
+            problem_files[name] = [-1, -1, f"{entry.path}: symlink leading out of {registry_dir}; not followed"]
+            changed = True
+            continue
+        if not entry.is_file():
+            problem_files[name] = [-1, -1, f"{entry.path}: not a regular file; skipped, remove it"]
+            changed = True
             continue
         st = entry.stat()
         prev = old.get(name)
@@ -202,19 +216,47 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
             continue
         changed = True
         try:
-            record = load_record(Path(entry.path))
+            record, problems = read_record(Path(entry.path))
         except ArtifactError as exc:
             problem_files[name] = [st.st_size, st.st_mtime_ns, str(exc)]
             continue
-        out.entries.append(_index_entry(name, st.st_size, st.st_mtime_ns, record))
+        out.entries.append(_index_entry(name, st.st_size, st.st_mtime_ns, record, problems))
     if len(out.entries) + len(problem_files) != len(old) + len(old_problems):
         changed = True
-    out.entries.sort(key=lambda e: (e["_started"], e["session_id"]), reverse=True)
+    out.entries.sort(key=lambda e: (e["_started"], e["session_id"], e["_file"]), reverse=True)
     out.problems = [p[2] for _, p in sorted(problem_files.items())]
     settled = cache is not None and cache["built_ns"] - cache["dir_mtime_ns"] > _RACY_NS
     if index_path is not None and (changed or not settled or cache["dir_mtime_ns"] != dir_mtime):
         _save_index(index_path, registry_dir, dir_mtime, built_ns, out.entries, problem_files)
+    if cache_problem:
+        out.problems.insert(0, cache_problem)
+    _finish(out)
     return out
+
+
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+def _finish(out: Scan) -> None:
+    """Field problems of indexed records, and duplicate session ids reported and shown once (newest file)."""
+    seen: dict[str, str] = {}
+    unique = []
+    for e in out.entries:
+        out.problems += e.get("_problems") or []
+        first = seen.get(e["session_id"])
+        if first is not None:
+            out.problems.append(
+                f"{out.registry_dir / e['_file']}: duplicate session id {e['session_id']!r} "
+                f"(also in {out.registry_dir / first}); not shown, remove one of the two files"
+            )
+            continue
+        seen[e["session_id"]] = e["_file"]
+        unique.append(e)
+    out.entries = unique
 
 
 def list_records(
@@ -242,19 +284,38 @@ def list_records(
 
 
 def find_session(registry_dir: Path, session_id: str, index_path: Path | None = None) -> dict[str, Any] | None:
+    """The record of `session_id` (the newest file if the id is duplicated), or None."""
+    return find_session_checked(registry_dir, session_id, index_path)[0]
+
+
+def find_session_checked(
+    registry_dir: Path, session_id: str, index_path: Path | None = None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """`find_session` plus the problems of that record (fields treated as missing, duplicate files)."""
     validate_id(session_id, "session id")
-    for entry in scan(registry_dir, index_path).entries:
+    result = scan(registry_dir, index_path)
+    for entry in result.entries:
         if entry["session_id"] == session_id:
-            return load_record(Path(registry_dir) / entry["_file"])
-    return None
+            record, problems = read_record(Path(registry_dir) / entry["_file"])
+            duplicate = f"duplicate session id {session_id!r}"
+            return record, problems + [p for p in result.problems if duplicate in p]
+    return None, []
 
 
 # -- index ------------------------------------------------------------------------------------------------
 
 
-def _index_entry(name: str, size: int, mtime: int, record: Mapping[str, Any]) -> dict[str, Any]:
+def _index_entry(
+    name: str, size: int, mtime: int, record: Mapping[str, Any], problems: list[str] | None = None
+) -> dict[str, Any]:
     started = parse_ts(record["started_at"])
-    entry: dict[str, Any] = {"_file": name, "_size": size, "_mtime": mtime, "_started": started.timestamp()}
+    entry: dict[str, Any] = {
+        "_file": name,
+        "_size": size,
+        "_mtime": mtime,
+        "_started": started.timestamp(),
+        "_problems": problems or None,
+    }
     for key in _INDEX_FIELDS:
         value = record.get(key)
         entry[key] = value if isinstance(value, str | type(None)) else str(value)
@@ -279,17 +340,66 @@ def _strategy_from_config(record: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _load_index(path: Path) -> dict[str, Any] | None:
+def _load_index(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The cached index, or None; plus a problem line when the file exists but is corrupt (then rebuilt)."""
     try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("version") != _INDEX_VERSION:
-        return None
+        # Plain json.loads, not safeio.loads: its per-float callback would cost the fast path at 10,000 records;
+        # a NaN in a cached metric is harmless (readers drop non-finite numbers) and FIFOs are still refused.
+        data = json.loads(safeio.read_bytes(path))
+    except FileNotFoundError:
+        return None, None
+    except safeio.UnreadableFile as exc:
+        return None, f"{exc} (the registry index cache); rebuilt from the records"
+    except (ValueError, RecursionError) as exc:
+        return None, f"{path}: corrupt registry index cache ({exc.__class__.__name__}); rebuilt from the records"
+    why = _index_defect(data)
+    if why is not None:
+        return None, f"{path}: corrupt registry index cache ({why}); rebuilt from the records"
     columns = data.pop("columns")
     data["entries"] = [dict(zip(columns, row)) for row in data.pop("rows")]
-    return data
+    return data, None
+
+
+def _index_defect(data: Any) -> str | None:
+    """Why a parsed index cannot be used, or None if it is sound."""
+    if not isinstance(data, dict) or not isinstance(data.get("version"), int):
+        return "no version"
+    if data["version"] != _INDEX_VERSION:
+        return f"version {data['version']}, expected {_INDEX_VERSION}"
+    if data.get("columns") != list(_COLUMNS) or not isinstance(data.get("rows"), list):
+        return "columns/rows missing"
+    if not (isinstance(data.get("dir"), str) and coerce.is_int(data.get("dir_mtime_ns"))):
+        return "dir missing"
+    if not coerce.is_int(data.get("built_ns")):
+        return "built_ns missing"
+    problems, problem_files = data.get("problems"), data.get("problem_files")
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        return "problems malformed"
+    if not isinstance(problem_files, dict) or not all(
+        isinstance(v, list) and len(v) == 3 and isinstance(v[2], str) for v in problem_files.values()
+    ):
+        return "problem_files malformed"
+    rows = data["rows"]
+    if not rows:
+        return None
+    # Column-wise type sets: C-speed checks, so a settled `session list` at 10,000 records stays fast.
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(_COLUMNS)}:
+        return "a row is malformed"
+    columns = [set(map(type, column)) for column in zip(*rows)]
+    scalar = {str, int, float, bool, type(None)}
+    if not (
+        columns[0] == {str}
+        and columns[1] <= {int}
+        and columns[2] <= {int}
+        and columns[3] <= {int, float}
+        and columns[4] <= {list, type(None)}
+        and columns[5] == {str}
+        and all(c <= scalar for c in columns[6:])
+    ):
+        return "a row is malformed"
+    if not all(isinstance(p, str) for row in rows if row[4] for p in row[4]):
+        return "a row is malformed"
+    return None
 
 
 def _save_index(

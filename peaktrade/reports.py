@@ -7,6 +7,7 @@ same functions the site uses.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -98,8 +99,13 @@ def write_sessions_reports(
     return written
 
 
-def write_run_report(run_dir: Path, out_dir: Path, *, now: datetime, currency: str) -> Path:
-    """`out_dir/report.md` with `equity.png` and `drawdown.png` beside it; returns the report's path."""
+def write_run_report(
+    run_dir: Path, out_dir: Path, *, now: datetime, currency: str, problems: list[str] | None = None
+) -> Path:
+    """`out_dir/report.md` with `equity.png` and `drawdown.png` beside it; returns the report's path.
+
+    What had to be skipped while reading the run (file and field named) is appended to `problems`.
+    """
     from peaktrade.artifacts import RunReader
     from peaktrade.monitoring import load_run_snapshot
 
@@ -127,6 +133,8 @@ def write_run_report(run_dir: Path, out_dir: Path, *, now: datetime, currency: s
     )
     path = out_dir / "report.md"
     write_text(path, text)
+    if problems is not None:
+        problems += reader.problems + [p for p in snap.problems if p not in reader.problems]
     return path
 
 
@@ -141,7 +149,7 @@ def plot_png(xs: list, ys: list, ylabel: str, *, fill: bool = False) -> bytes:
 
     fig = Figure(figsize=(8, 2.6), dpi=100)
     ax = fig.add_subplot()
-    points = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    points = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and math.isfinite(y)]
     if points:
         px, py = zip(*points)
         ax.plot(px, py, linewidth=1.0, color="#2a7")

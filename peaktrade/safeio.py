@@ -12,7 +12,7 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from peaktrade.errors import ArtifactError
 
@@ -55,6 +55,25 @@ def read_bytes(path: Path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
         raise UnreadableFile(f"{path}: cannot read ({exc.strerror})") from None
     finally:
         os.close(fd)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for binary reading (for big files parsed from the handle, such as Parquet).
+
+    `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket or device (never blocks).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path}: is a directory, expected a file; remove or rename it") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot open ({exc.strerror}); check its permissions") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnreadableFile(f"{path}: not a regular file (a FIFO, socket or device); remove it")
+    return os.fdopen(fd, "rb")
 
 
 def _finite_float(text: str) -> float | None:

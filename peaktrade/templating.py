@@ -26,7 +26,9 @@ def template_dir() -> Path:
 
 def md_escape(value: object) -> str:
     """Text from artifacts inside Markdown: no HTML, no table breaks, no emphasis, one line."""
-    text = "" if value is None else str(value)
+    from peaktrade.terminal import printable  # a report read with `cat` must not drive the terminal
+
+    text = printable("" if value is None else str(value))
     text = text.replace("&", "&amp;").replace("\r", " ").replace("\n", " ")
     text = _MD_SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;"}.get(m.group(1), "\\" + m.group(1)), text)
     return _MD_EDGE_UNDERSCORE.sub(r"\\_", text)

@@ -1,4 +1,6 @@
-"""`peaktrade monitor`'s terminal loop: compose a frame (pure), write it in one go, repeat.
+"""Terminal output: `printable` (artifact text made safe to print) and `peaktrade monitor`'s loop.
+
+The monitor composes a frame (pure), writes it in one go, repeats.
 
 Flicker-free: cursor home, every line followed by clear-to-end-of-line, then clear-to-end-of-screen, all in one
 write. On a terminal the alternate screen is used and restored on exit (also on Ctrl+C). Not a terminal (a pipe,
@@ -7,6 +9,7 @@ a file): no escape codes at all, frames are printed one after another.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,12 +18,44 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from peaktrade import monitoring
+from peaktrade import coerce
 from peaktrade.errors import ArtifactError
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# C0 controls, DEL and C1 controls: ESC starts window-title (OSC 0), clipboard (OSC 52) and screen-clear
+# sequences, and a lone 0x9b is CSI on terminals that honour C1. Bidi overrides reorder what the user reads.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS_KEEP_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: object, *, keep_newlines: bool = False) -> str:
+    """`value` as text that is safe to print on a terminal: every control character is shown escaped.
+
+    `\\x1b]0;pwned\\x07` prints as the eight visible characters `\\x1b]0;pwned\\x07`, never as a window title. Use
+    it on every artifact field, path and error message before printing; `keep_newlines` keeps line breaks of
+    multi-line messages.
+    """
+    text = value if isinstance(value, str) else str(value)
+    pattern = _CONTROLS_KEEP_NEWLINE if keep_newlines else _CONTROLS
+    return pattern.sub(_visible, text)
+
+
+_JSON_CONTROLS = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # json.dumps escapes C0 itself
+
+
+def json_text(obj: Any) -> str:
+    """`obj` as indented JSON that is safe on a terminal and strict: no NaN/Infinity, control characters escaped."""
+    text = json.dumps(coerce.finite(obj), indent=2, sort_keys=True, default=str, ensure_ascii=False, allow_nan=False)
+    return _JSON_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 ENTER, LEAVE = "\x1b[?1049h\x1b[?25l", "\x1b[?25h\x1b[?1049l"
 HOME, CLEAR_LINE, CLEAR_DOWN = "\x1b[H", "\x1b[K", "\x1b[J"
 
@@ -55,28 +90,35 @@ def fit(line: str, width: int) -> str:
 
 def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, refresh_in: float) -> str:
     """One frame as text: header, summary and/or tail, status line. A load error becomes a message."""
+    from peaktrade import monitoring  # lazily: `printable` is imported by every command, pyarrow is not
+
     c = monitoring.Colors if opts.colors else monitoring.NoColors
     lines: list[str] = []
     try:
         snapshot, tail = load()
     except FileNotFoundError as exc:
-        lines += [f"{c.BOLD}peaktrade monitor{c.RESET}", "", f"{c.YELLOW}{exc}{c.RESET}", "waiting for data..."]
+        lines += [
+            f"{c.BOLD}peaktrade monitor{c.RESET}",
+            "",
+            f"{c.YELLOW}{printable(exc)}{c.RESET}",
+            "waiting for data...",
+        ]
     except ArtifactError as exc:
         lines += [
             f"{c.BOLD}peaktrade monitor{c.RESET}",
             "",
-            f"{c.RED}ERROR: error loading data: {exc}{c.RESET}",
+            f"{c.RED}ERROR: error loading data: {printable(exc)}{c.RESET}",
             "retrying at the next refresh",
         ]
     else:
-        state = snapshot.status.upper()
+        state = printable(snapshot.status.upper())
         if snapshot.state == "dead":
             state = f"{c.RED}DEAD (writer process gone){c.RESET}"
         elif snapshot.stale:
             state = f"{c.RED}STALE (writer gone?){c.RESET}"
         elif snapshot.status != "running":
-            state = f"{c.CYAN}FINISHED: {snapshot.status}{c.RESET}"
-        lines.append(f"{c.BOLD}peaktrade monitor{c.RESET}  {snapshot.run_id}  [{state}]")
+            state = f"{c.CYAN}FINISHED: {printable(snapshot.status)}{c.RESET}"
+        lines.append(f"{c.BOLD}peaktrade monitor{c.RESET}  {printable(snapshot.run_id)}  [{state}]")
         lines.append("")
         if opts.view in ("summary", "both"):
             lines += monitoring.render_summary(snapshot, opts.colors).splitlines()
@@ -85,11 +127,13 @@ def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, r
             lines += monitoring.render_tail(tail, opts.colors).splitlines()
             lines.append("")
     status = f"refresh in {refresh_in:.1f}s | Ctrl+C to exit" if refresh_in else "one frame (--once)"
-    lines.append(f"{c.GRAY}[monitor] run_dir={opts.run_dir} | {status}{c.RESET}")
+    lines.append(f"{c.GRAY}[monitor] run_dir={printable(opts.run_dir)} | {status}{c.RESET}")
     return "\n".join(fit(line, width) for line in lines)
 
 
 def loader(opts: MonitorOptions) -> Callable[[], tuple]:
+    from peaktrade import monitoring
+
     def load() -> tuple:
         rows = opts.rows if opts.view in ("tail", "both") else 0
         return monitoring.load_run_view(
@@ -100,9 +144,10 @@ def loader(opts: MonitorOptions) -> Callable[[], tuple]:
 
 
 def run_monitor(
-    opts: MonitorOptions, *, once: bool = False, out: TextIO = sys.stdout, max_frames: int | None = None
+    opts: MonitorOptions, *, once: bool = False, out: TextIO | None = None, max_frames: int | None = None
 ) -> int:
-    """Refresh until Ctrl+C (exit 0) or after one frame with `once`."""
+    """Refresh until Ctrl+C (exit 0) or after one frame with `once`; `out` defaults to the current stdout."""
+    out = out if out is not None else sys.stdout
     tty = out.isatty()
     load = loader(opts)
     frames = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.artifacts import schema as S
-from peaktrade.artifacts.reader import load_meta
+from peaktrade.artifacts.reader import check_links, load_meta, read_meta
 from peaktrade.clock import parse_ts
 from peaktrade.errors import ArtifactError, InvalidId, RunNotFound
 from peaktrade.ids import ID_PATTERN, safe_join
@@ -37,24 +37,40 @@ def scan_runs(runs_dir: Path) -> RunScan:
         entries = list(os.scandir(runs_dir))
     except FileNotFoundError:
         return result
+    base = Path(runs_dir).resolve()
     for entry in entries:
-        if not entry.is_dir(follow_symlinks=False) or entry.name.startswith("."):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():  # never followed: a run directory is a real directory inside runs_dir
+            if not _inside(Path(entry.path), base):
+                result.problems.append(f"{entry.path}: symlink leading out of {runs_dir}; not followed")
+            continue
+        if not entry.is_dir(follow_symlinks=False):
             continue
         if not ID_PATTERN.match(entry.name):
             result.problems.append(f"{entry.path}: directory name is not a valid run id; skipped")
             continue
         meta_path = Path(entry.path) / S.META
-        if not meta_path.is_file():
+        if not meta_path.exists() and not meta_path.is_symlink():
             continue
         try:
-            meta = load_meta(meta_path)
+            check_links(Path(entry.path))
+            meta, problems = read_meta(meta_path)
         except ArtifactError as exc:
             result.problems.append(str(exc))
             continue
+        result.problems += problems
         started = parse_ts(meta.get("started_at"))
         result.runs.append(RunEntry(entry.name, Path(entry.path), meta, started))
     result.runs.sort(key=_start_then_id, reverse=True)
     return result
+
+
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
 
 
 def _start_then_id(entry: RunEntry) -> tuple[float, str]:
@@ -70,7 +86,7 @@ def latest_run_dir(runs_dir: Path) -> Path | None:
 def find_run(runs_dir: Path, run_id: str) -> Path:
     """The directory of `run_id` inside `runs_dir`; `RunNotFound` lists close matches."""
     path = safe_join(runs_dir, run_id)
-    if (path / S.META).is_file():
+    if (path / S.META).exists():  # a meta.json that is not a file is reported by the reader, not "not found"
         return path
     names = [e.run_id for e in scan_runs(runs_dir).runs]
     close = difflib.get_close_matches(run_id, names, n=3, cutoff=0.5)

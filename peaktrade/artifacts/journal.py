@@ -13,8 +13,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from peaktrade.atomic import fsync_dir
+from peaktrade.errors import ArtifactError
+from peaktrade.safeio import read_bytes
 
-_READ_ERRORS = (StopIteration, pa.ArrowInvalid, OSError, EOFError, IndexError)
+_READ_ERRORS = (StopIteration, pa.ArrowException, OSError, EOFError, IndexError, ValueError)
+_MAX_SEGMENT_BYTES = 1 << 31
 
 
 class SegmentWriter:
@@ -58,8 +61,7 @@ def read_segment(path: Path, schema: pa.Schema | None = None) -> tuple[pa.Table 
     Opens the file once and parses from that handle, so a concurrent writer can never make it inconsistent.
     """
     batches: list[pa.RecordBatch] = []
-    with open(path, "rb") as fh:
-        data = fh.read()
+    data = read_bytes(Path(path), max_bytes=_MAX_SEGMENT_BYTES)  # never blocks on a FIFO planted as a segment
     buf = pa.py_buffer(data)
     src = pa.BufferReader(buf)
     reader = pa.ipc.MessageReader.open_stream(src)
@@ -78,7 +80,10 @@ def read_segment(path: Path, schema: pa.Schema | None = None) -> tuple[pa.Table 
         good = src.tell()
     table = pa.Table.from_batches(batches, schema=file_schema)
     if schema is not None and table.schema != schema:
-        table = table.cast(schema)
+        try:
+            table = table.cast(schema)
+        except (pa.ArrowException, ValueError) as exc:
+            raise ArtifactError(f"{path}: segment columns do not match the event schema ({exc})") from None
     return table, good
 
 

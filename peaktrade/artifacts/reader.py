@@ -10,7 +10,6 @@ last committed step, so a snapshot and a tail from one reader are always one con
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from peaktrade import coerce, safeio
 from peaktrade.artifacts import legacy
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.journal import list_segments, read_segment
@@ -31,20 +31,25 @@ _RETRIES = 5
 class RunReader:
     """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json.
 
+    `problems` collects what had to be skipped or treated as missing while reading (file and field named):
+    fields of meta.json, order lines, event cells, segments, rows lost in a damaged segment.
+
     `meta` passes a meta.json already read (by a scan), so a build reads each file once; `upto` clips events at
     an older commit point than meta's (the step of a snapshot taken earlier, see `monitoring.load_run_tail`).
     """
 
     def __init__(self, run_dir: Path, meta: dict[str, Any] | None = None, *, upto: int | None = None):
         self.run_dir = Path(run_dir)
+        meta_path = self.run_dir / S.META
         if meta is None:
-            meta_path = self.run_dir / S.META
-            if not meta_path.is_file():
+            if not meta_path.exists() and not meta_path.is_symlink():
                 raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
-            meta = load_meta(meta_path)
-        self.meta = meta
+            check_links(self.run_dir)
+            self.meta, self.problems = read_meta(meta_path)
+        else:
+            check_links(self.run_dir)
+            self.meta, self.problems = meta, []
         self.is_legacy = "schema_version" not in self.meta
-        self.problems: list[str] = []  # found while reading (rows lost in a damaged segment), for the caller
         self.committed_step = committed_step(self.meta)
         if upto is not None and (self.committed_step is None or upto < self.committed_step):
             self.committed_step = upto
@@ -92,10 +97,13 @@ class RunReader:
         return rows[-1] if rows else None
 
     def orders(self) -> list[dict[str, Any]]:
-        """Every complete order record; a torn last line (crashed writer) is skipped."""
-        return read_orders(self.run_dir / S.ORDERS)
+        """Every complete order record; a torn last line (crashed writer) is skipped, bad lines reported."""
+        orders, problems = read_orders_checked(self.run_dir / S.ORDERS)
+        self._note(problems)
+        return orders
 
-    # -- internals ------------------------------------------------------------------------------------------
+    def _note(self, problems: list[str]) -> None:
+        self.problems += [p for p in problems if p not in self.problems]
 
     def _check_count(self, rows: int) -> None:
         """Fewer rows than meta.json counted: a sealed segment (or the compacted file) lost some. Say how many."""
@@ -104,32 +112,38 @@ class RunReader:
             return
         if self.committed_step is not None and self.committed_step < counted - 1:
             return  # clipped at an older snapshot on purpose
-        self.problems.append(
-            f"{self.run_dir}: {counted - rows} of {counted} rows that meta.json counts are missing from the event "
-            "files (a truncated or corrupt segment); the readable rows are shown. `peaktrade runs recover` keeps "
-            "them and records the loss"
+        self._note(
+            [
+                f"{self.run_dir}: {counted - rows} of {counted} rows that meta.json counts are missing from the "
+                "event files (a truncated or corrupt segment); the readable rows are shown. `peaktrade runs "
+                "recover` keeps them and records the loss"
+            ]
         )
 
     def _clip(self, table: pa.Table) -> pa.Table:
         """Drop rows newer than the commit point (appended by the writer, not yet counted in meta.json)."""
         upto = self.committed_step
-        if upto is None or not table.num_rows:
+        if upto is None or not table.num_rows or "step" not in table.column_names:
             return table
         steps = table.column("step")
         if steps.null_count == 0 and pc.max(steps).as_py() <= upto:
             return table  # the common case: nothing uncommitted, no copy
         return table.filter(pc.less_equal(steps, upto))
 
+    # -- internals ------------------------------------------------------------------------------------------
+
     def _tail(self, n: int) -> pa.Table:
         final = self.run_dir / S.EVENTS
         if final.exists():
-            return self._clip(_parquet_tail(final, n, self._clip))
+            return self._clip(self._parquet_tail(final, n))
         segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
         if segments:
             parts: list[pa.Table] = []
             have = 0
             for path in reversed(segments):
-                table, _ = read_segment(path, S.EVENT_SCHEMA)
+                # a segment may hold rows past the commit point: clip before counting what the tail has
+                last = n - have if self.committed_step is None else None
+                table = self._segment(path, last)
                 table = self._clip(table) if table is not None else None
                 if table is not None and table.num_rows:
                     parts.insert(0, table)
@@ -138,26 +152,67 @@ class RunReader:
                     break
             return pa.concat_tables(parts) if parts else S.EVENT_SCHEMA.empty_table()
         if final.exists():  # compaction finished between the two checks
-            return self._clip(_parquet_tail(final, n, self._clip))
+            return self._clip(self._parquet_tail(final, n))
         return self._clip(self._legacy_or_empty())
 
     def _all(self) -> pa.Table:
         final = self.run_dir / S.EVENTS
         if final.exists():
-            return legacy.normalize(_read_parquet(final))
+            return self._normalize(_read_parquet(final), final)
         segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
-        tables = [t for t in (read_segment(p, S.EVENT_SCHEMA)[0] for p in segments) if t is not None]
+        tables = [t for t in (self._segment(p) for p in segments) if t is not None]
         if tables:
             return pa.concat_tables(tables)
         if final.exists():
-            return legacy.normalize(_read_parquet(final))
+            return self._normalize(_read_parquet(final), final)
         return self._legacy_or_empty()
 
     def _legacy_or_empty(self) -> pa.Table:
         csv_path = self.run_dir / S.LEGACY_CSV
         if csv_path.exists():
-            return legacy.normalize(_read_csv(csv_path))
+            return self._normalize(_read_csv(csv_path), csv_path)
         return S.EVENT_SCHEMA.empty_table()
+
+    def _parquet_tail(self, path: Path, n: int) -> pa.Table:
+        problems: list[str] = []
+        table = _parquet_tail(path, n, problems, self._clip)
+        self._note(problems)
+        return table
+
+    def _normalize(self, table: pa.Table, source: Path) -> pa.Table:
+        problems: list[str] = []
+        table = legacy.normalize(table, problems, source)
+        self._note(problems)
+        return table
+
+    def _segment(self, path: Path, last: int | None = None) -> pa.Table | None:
+        """One segment's whole batches (only the `last` rows if given), normalized; one that cannot be read is
+        skipped and reported."""
+        try:
+            table, _ = read_segment(path)
+            if table is not None and last is not None:
+                table = table.slice(max(0, table.num_rows - last))
+        except ArtifactError as exc:
+            self._note([f"{exc}; segment skipped"])
+            return None
+        if table is None:  # segments appear by rename with their schema written: this one is damaged
+            self._note([f"{path}: not an Arrow IPC stream; segment skipped (remove it)"])
+            return None
+        return self._normalize(table, path)
+
+
+def load_meta(path: Path) -> dict[str, Any]:
+    """A run's meta.json with every known field of its type (see `read_meta`)."""
+    return read_meta(path)[0]
+
+
+def read_meta(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """meta.json parsed tolerantly plus one line per field treated as missing; `ArtifactError` if unusable."""
+    try:
+        data = safeio.load_json(Path(path), fix="run `peaktrade runs recover` or remove the run directory")
+    except FileNotFoundError:
+        raise RunNotFound(f"no run at {Path(path).parent} (meta.json missing)") from None
+    return coerce.meta(data, Path(path))
 
 
 def committed_step(meta: dict[str, Any]) -> int | None:
@@ -176,33 +231,34 @@ def committed_step(meta: dict[str, Any]) -> int | None:
     return None
 
 
-def load_meta(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc}); run `peaktrade runs recover` or remove it") from None
-    except OSError as exc:
-        raise ArtifactError(f"{path}: cannot read ({exc.strerror})") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+def check_links(run_dir: Path) -> None:
+    """`ArtifactError` if a file of the run is a symlink leading out of the run directory (not followed)."""
+    base = run_dir.resolve()
+    for name in (S.META, S.EVENTS, S.SEGMENTS, S.ORDERS, S.LEGACY_CSV):
+        path = run_dir / name
+        if path.is_symlink():
+            try:
+                inside = path.resolve().is_relative_to(base)
+            except (OSError, RuntimeError):  # a symlink loop
+                inside = False
+            if not inside:
+                raise ArtifactError(f"{path}: symlink leading out of {run_dir}; not followed, copy the file in")
 
 
 def _read_parquet(path: Path) -> pa.Table:
     """Open once and parse from the handle: path-based readers race with os.replace."""
     try:
-        with open(path, "rb") as fh:
+        with safeio.open_regular(path) as fh:
             return pq.read_table(fh)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ArtifactError(f"{path}: unreadable Parquet ({exc}); the file is corrupt") from None
 
 
-def _parquet_tail(path: Path, n: int, clip=lambda t: t) -> pa.Table:
+def _parquet_tail(path: Path, n: int, problems: list[str], clip=lambda t: t) -> pa.Table:
     try:
-        with open(path, "rb") as fh:
+        with safeio.open_regular(path) as fh:
             pf = pq.ParquetFile(fh)
             parts: list[pa.Table] = []
             have = 0
@@ -214,8 +270,8 @@ def _parquet_tail(path: Path, n: int, clip=lambda t: t) -> pa.Table:
                     break
             if not parts:
                 return S.EVENT_SCHEMA.empty_table()
-            return legacy.normalize(pa.concat_tables(parts))
-    except (pa.ArrowInvalid, OSError) as exc:
+            return legacy.normalize(pa.concat_tables(parts), problems, path)
+    except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ArtifactError(f"{path}: unreadable Parquet ({exc}); the file is corrupt") from None
@@ -224,28 +280,53 @@ def _parquet_tail(path: Path, n: int, clip=lambda t: t) -> pa.Table:
 def _read_csv(path: Path) -> pa.Table:
     import pyarrow.csv as pcsv
 
-    if os.path.getsize(path) == 0:
-        return S.EVENT_SCHEMA.empty_table()
     try:
-        opts = pcsv.ConvertOptions(strings_can_be_null=False, column_types={"risk_reasons": pa.string()})
-        with open(path, "rb") as fh:
+        with safeio.open_regular(path) as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return S.EVENT_SCHEMA.empty_table()
+            opts = pcsv.ConvertOptions(strings_can_be_null=False, column_types={"risk_reasons": pa.string()})
             return pcsv.read_csv(fh, convert_options=opts)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ArtifactError(f"{path}: unreadable CSV ({exc})") from None
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ArtifactError(f"{path}: unreadable CSV ({exc}); fix or remove it") from None
+
+
+_MAX_LINE_PROBLEMS = 5
 
 
 def read_orders(path: Path) -> list[dict[str, Any]]:
+    """Every complete order record of an orders.jsonl (see `read_orders_checked`)."""
+    return read_orders_checked(path)[0]
+
+
+def read_orders_checked(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every complete order record, fields of the wrong type treated as missing, plus the problems met.
+
+    The piece after the last newline is a line being written (or torn by a crash): not read, not a problem.
+    """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = safeio.read_bytes(Path(path), max_bytes=1 << 30)
     except FileNotFoundError:
-        return []
-    out = []
-    for line in data.split(b"\n")[:-1]:  # the piece after the last newline is incomplete
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        return [], []
+    except ArtifactError as exc:
+        return [], [f"{exc}; orders not shown"]
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    bad = 0
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        if not line.strip():
             continue
-        if isinstance(record, dict):
+        try:
+            record, found = coerce.order(safeio.loads(line), path, number)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            record, found = None, [f"{path}:{number}: not a JSON object on one line; line skipped"]
+        if found:
+            bad += 1
+            if bad <= _MAX_LINE_PROBLEMS:
+                problems += found
+        if record is not None:
             out.append(record)
-    return out
+    if bad > _MAX_LINE_PROBLEMS:
+        problems.append(f"{path}: {bad - _MAX_LINE_PROBLEMS} more lines with problems")
+    return out, problems

@@ -53,6 +53,22 @@ EVENT_SCHEMA = pa.schema(
 )
 
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
+TIME_COLUMNS = ("ts_bar", "ts_event")
+
+# Orders log record keys (orders.jsonl); a reader gives every order each of them (None when missing).
+ORDER_FIELDS = (
+    "ts",
+    "step",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "notional",
+    "status",
+    "reasons",
+    "fill_price",
+    "fee",
+)
 
 
 def segment_name(seq: int) -> str:

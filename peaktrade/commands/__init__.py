@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +17,24 @@ def settings(args: Any) -> _config.Settings:
 
 
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-    sys.stdout.write("\n")
+    """Strict JSON (NaN/Infinity as null) with control characters escaped, so a terminal shows them as text."""
+    from peaktrade.terminal import json_text
+
+    sys.stdout.write(json_text(obj) + "\n")
 
 
-def warn(message: str) -> None:
-    print(f"peaktrade: warning: {message}", file=sys.stderr)
+def out(text: object, *, flush: bool = False) -> None:
+    """Print one line whose text may come from artifacts: control characters are shown escaped."""
+    from peaktrade.terminal import printable
+
+    print(printable(text, keep_newlines=True), flush=flush)
+
+
+def warn(message: object) -> None:
+    """A warning line on stderr; file contents in `message` cannot drive the terminal."""
+    from peaktrade.terminal import printable
+
+    print(f"peaktrade: warning: {printable(message, keep_newlines=True)}", file=sys.stderr)
 
 
 @contextmanager

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from peaktrade.commands import print_json, settings
+from peaktrade.commands import out, print_json, settings
 from peaktrade.redact import redact
 
 
 def check(args) -> int:
     cfg = settings(args)
-    print(f"config OK: {cfg.source or 'built-in defaults (no config file found)'}")
+    out(f"config OK: {cfg.source or 'built-in defaults (no config file found)'}")
     return 0
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from peaktrade.commands import print_json, settings
+from peaktrade.commands import out, print_json, settings, warn
 from peaktrade.errors import UsageError
 
 
@@ -41,8 +41,10 @@ def monitor(args) -> int:
         for e in shown:
             hb = parse_ts(e.meta.get("heartbeat_at")) or e.started_at
             age = monitoring.short_age((now - hb).total_seconds()) if hb else "-"
-            print(f"{e.run_id:<72} {e.meta.get('mode', '?'):<8} {states[e.run_id]:<10} {age:>5} ago")
-        print(f"Total: {len(scan.runs)} runs in {runs_dir}")
+            out(f"{e.run_id:<72} {e.meta.get('mode') or '?':<8} {states[e.run_id]:<10} {age:>5} ago")
+        out(f"Total: {len(scan.runs)} runs in {runs_dir}")
+        for problem in scan.problems:
+            warn(problem)
         return 0
     if args.run_dir:
         run_dir = Path(args.run_dir)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from peaktrade.commands import settings, warn
+from peaktrade.commands import out, settings, warn
 from peaktrade.errors import UsageError
 
 
@@ -13,6 +13,7 @@ def sessions(args) -> int:
     from peaktrade.clock import utcnow
     from peaktrade.commands.sessions import registry_index
     from peaktrade.status import session_states
+    from peaktrade.terminal import printable
 
     cfg = settings(args)
     if args.limit is not None and args.limit < 1:
@@ -46,7 +47,7 @@ def sessions(args) -> int:
         text = render(records, generated_at=now, filters=described, currency=currency)
         if args.output_format == "html":
             text = reports.markdown_to_html(text, "Live sessions report")
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text, keep_newlines=True))
         return 0
     out_dir = Path(args.output_dir) if args.output_dir else cfg.paths.reports_dir
     for path in reports.write_sessions_reports(
@@ -58,7 +59,7 @@ def sessions(args) -> int:
         filters=described,
         currency=currency,
     ):
-        print(path)
+        out(path)
     return 0
 
 
@@ -72,6 +73,11 @@ def run(args) -> int:
     cfg = settings(args)
     run_dir = find_run(cfg.paths.runs_dir, args.run_id)
     out_dir = Path(args.output_dir) if args.output_dir else cfg.paths.reports_dir / "runs" / args.run_id
-    path = reports.write_run_report(run_dir, out_dir, now=utcnow(), currency=cfg.general.base_currency)
-    print(path)
+    problems: list[str] = []
+    path = reports.write_run_report(
+        run_dir, out_dir, now=utcnow(), currency=cfg.general.base_currency, problems=problems
+    )
+    for problem in problems:
+        warn(problem)
+    out(path)
     return 0

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from peaktrade.commands import print_json, settings, warn
+from peaktrade.commands import out, print_json, settings, warn
 
 
 def list_runs(args) -> int:
@@ -39,11 +39,12 @@ def list_runs(args) -> int:
         )
         return 0
     if not result.runs:
-        print(f"no runs in {cfg.paths.runs_dir}")
+        out(f"no runs in {cfg.paths.runs_dir}")
         return 0
     for e in result.runs:
         m = e.meta
-        print(f"{e.run_id}  {m.get('mode', '?'):<8} {states[e.run_id]:<10} rows={m.get('rows', '?')}")
+        rows = m.get("rows")
+        out(f"{e.run_id}  {m.get('mode') or '?':<8} {states[e.run_id]:<10} rows={'?' if rows is None else rows}")
     return 0
 
 
@@ -53,14 +54,12 @@ def recover(args) -> int:
     cfg = settings(args)
     result = recover_runs(cfg, run_id=args.run_id, stale_seconds=args.stale_seconds, force=args.force)
     if result.note:
-        print(result.note)
+        out(result.note)
     for item in result.recovered:
         lost = f", {item.lost} rows lost" if item.lost else ""
-        print(
-            f"recovered {item.run_id}: {item.rows} events, {item.orders} orders{lost}; status aborted (writer died)"
-        )
+        out(f"recovered {item.run_id}: {item.rows} events, {item.orders} orders{lost}; status aborted (writer died)")
     for session_id, path in result.sessions:
-        print(f"finalized session {session_id}: {path}")
+        out(f"finalized session {session_id}: {path}")
     for problem in result.problems:
         warn(problem)
     if not result.recovered and not result.sessions and not result.note:

@@ -3,11 +3,12 @@ from __future__ import annotations
 import sys
 import time
 
-from peaktrade.commands import few_gc_pauses, settings
+from peaktrade.commands import few_gc_pauses, out, settings
+from peaktrade.terminal import printable
 
 
 def _feed_line(message: str) -> None:
-    print(f"feed: {message}", file=sys.stderr, flush=True)
+    print(f"feed: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def run(args) -> int:
@@ -93,7 +94,7 @@ class _Progress:
 
 def print_result(result, currency: str) -> None:
     m = result.metrics
-    print(f"status      {result.status}" + (f" ({result.error})" if result.error else ""))
+    out(f"status      {result.status}" + (f" ({result.error})" if result.error else ""))
     if result.registry_path:
         print(f"registry    {result.registry_path}")
     print(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from peaktrade.commands import print_json, settings, warn
+from peaktrade.commands import out, print_json, settings, warn
 from peaktrade.errors import UsageError
 
 
@@ -37,14 +37,14 @@ def list_sessions(args) -> int:
         print_json([{**r, "state": states.get(r["session_id"], r.get("status"))} for r in records])
         return 0
     if not records:
-        print(f"no sessions in {cfg.paths.registry_dir} match")
+        out(f"no sessions in {cfg.paths.registry_dir} match")
         return 0
-    for r in records:
+    for r in records:  # records are clean (registry.read_record): known fields have their types
         m = r.get("metrics") or {}
         pnl = m.get("realized_pnl")
         pnl_text = f"{pnl:+.2f}" if isinstance(pnl, int | float) else "-"
-        print(
-            f"{r['started_at'][:19]}  {r.get('mode', '?'):<8} {states.get(r['session_id'], '?'):<10} "
+        out(
+            f"{r['started_at'][:19]}  {r.get('mode') or '?':<8} {states.get(r['session_id'], '?'):<10} "
             f"{r.get('strategy') or '?':<14} {r.get('symbol') or '?':<9} pnl={pnl_text:<10} {r['session_id']}"
         )
     return 0
@@ -54,8 +54,10 @@ def show(args) -> int:
     from peaktrade import registry
 
     cfg = settings(args)
-    record = registry.find_session(cfg.paths.registry_dir, args.session_id, registry_index(cfg))
+    record, problems = registry.find_session_checked(cfg.paths.registry_dir, args.session_id, registry_index(cfg))
     if record is None:
         raise UsageError(f"no session {args.session_id!r} in {cfg.paths.registry_dir}")
+    for problem in problems:
+        warn(problem)
     print_json(record)
     return 0

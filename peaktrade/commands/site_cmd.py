@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from peaktrade.commands import settings, warn
+from peaktrade.commands import out, settings, warn
 from peaktrade.errors import LockHeld, UsageError
 
 
@@ -12,12 +12,12 @@ def build(args) -> int:
     from peaktrade import site
 
     cfg = settings(args)
-    out = Path(args.out) if args.out else None
+    out_dir = Path(args.out) if args.out else None
     if args.loop is not None and args.loop <= 0:
         raise UsageError("--loop takes a positive number of seconds")
     while True:
         try:
-            result = site.build(cfg, out_dir=out, full=args.full)  # records itself as the `site-build` job
+            result = site.build(cfg, out_dir=out_dir, full=args.full)  # records itself as the `site-build` job
         except LockHeld as exc:
             if args.loop is None:
                 raise
@@ -25,7 +25,7 @@ def build(args) -> int:
         else:
             for problem in result.problems:
                 warn(problem)
-            print(
+            out(
                 f"site: {result.out_dir}/index.html ({result.written} files written, {result.rendered_runs} run "
                 f"pages, {result.rendered_sessions} session pages re-rendered"
                 + (f" by {result.workers} worker processes" if result.workers > 1 else "")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import healthlog, jobs, registry, views
+from peaktrade import coerce, healthlog, jobs, registry, safeio, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
@@ -115,11 +115,11 @@ class _Build:
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
         self.workers = 1
 
-    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
+    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
         workers = min(max(os.cpu_count() or 1, 2), 4)
         if not (runs or sessions) or len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages:
-            _render_leaves(self, runs, sessions, run_ids)
+            _render_leaves(self, runs, sessions, links)
             return
         self.workers = workers
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
@@ -133,7 +133,7 @@ class _Build:
                     self.base,
                     r,
                     s,
-                    run_ids,
+                    links,
                     {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
                 )
                 for r, s in chunks
@@ -147,11 +147,13 @@ class _Build:
 
     def run(self) -> BuildResult:
         started = time.perf_counter()
-        old = self._load_manifest()
+        old, manifest_problem = self._load_manifest()
         if old is None:
             self.full = True
         self.out.mkdir(parents=True, exist_ok=True)
         inp, run_fps, session_fps = self._gather()
+        if manifest_problem:
+            inp.problems.insert(0, manifest_problem)
         health = model.health(inp)
         if old is not None and old.get("badge") != health["status"]:
             self.full = True  # every page carries the health badge
@@ -171,8 +173,8 @@ class _Build:
             for e in inp.sessions
             if self.full or old["sessions"].get(e["session_id"]) != session_fps[e["session_id"]]
         ]
-        run_ids = {r.run_id for r in inp.runs}
-        self._write_leaves(changed_runs, changed_sessions, run_ids)
+        links = _Links({r.run_id for r in inp.runs}, {e["session_id"] for e in inp.sessions})
+        self._write_leaves(changed_runs, changed_sessions, links)
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
         badge = health["status"]
@@ -211,6 +213,7 @@ class _Build:
         ]
         scan = scan_runs(cfg.paths.runs_dir)
         problems += scan.problems
+        session_ids = {e["session_id"] for e in sessions}
         runs = []
         for entry in scan.runs:
             try:
@@ -224,7 +227,10 @@ class _Build:
             except (ArtifactError, OSError) as exc:
                 problems.append(f"{entry.path}: {exc}")
                 continue
-            runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.state)))
+            problems += [p for p in reader.problems if p not in scan.problems]
+            # A run page links to its session page only while that page exists: re-render when it comes or goes.
+            linked = "session" if meta.get("session_id") in session_ids else "no-session"
+            runs.append(model.RunInfo(entry.run_id, meta, snap, f"{_fingerprint(entry.path, snap.state)}|{linked}"))
         alerts = self._alerts(problems)
         by_run = model.alerts_by_run(alerts)
         for info in runs:  # a run page shows its alerts: re-render it when they change
@@ -234,7 +240,10 @@ class _Build:
         sessions = [
             model.session_truth(e, metas.get(e.get("run_id")), self.now, mon.stale_min_seconds) for e in sessions
         ]
-        session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}:{e['status']}" for e in sessions}
+        run_ids = {r.run_id for r in runs}
+        session_fps = {  # a session page re-renders when its record, its shown status or its run's presence changes
+            e["session_id"]: _session_fp(e, run_ids) for e in sessions
+        }
         ops_latest, ops_problem = healthlog.latest(cfg.paths.state_dir)
         problems += [ops_problem] if ops_problem else []
         inp = model.SiteInput(
@@ -287,7 +296,11 @@ class _Build:
         self._write(rel, html_text.encode())
 
     def _json(self, rel: str, obj: Any) -> None:
-        self._write(rel, (json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n").encode())
+        # Strict JSON: a browser's JSON.parse rejects NaN and Infinity, so they are written as null.
+        text = json.dumps(
+            coerce.finite(obj), indent=2, sort_keys=True, default=str, ensure_ascii=False, allow_nan=False
+        )
+        self._write(rel, (text + "\n").encode())
 
     def _write(self, rel: str, data: bytes) -> None:
         path = self.out / rel
@@ -295,7 +308,7 @@ class _Build:
         write_bytes(path, data, fsync=False)
         self.written += 1
 
-    def _write_run(self, info: model.RunInfo) -> None:
+    def _write_run(self, info: model.RunInfo, links: _Links) -> None:
         run_dir = Path(self.cfg.paths.runs_dir) / info.run_id
         s = info.snapshot
         try:
@@ -308,7 +321,7 @@ class _Build:
         except (ArtifactError, OSError) as exc:
             self.late_problems.append(f"{run_dir}: {exc}")
             return
-        self.late_problems += reader.problems
+        self.late_problems += [p for p in reader.problems if p not in self.late_problems]
         times = _numbers(series.column("ts_bar").cast(pa.int64()))
         charts = "".join(
             [
@@ -340,11 +353,11 @@ class _Build:
             orders_total=len(orders),
             age=age,
             data_source=info.meta.get("data_source") or "-",
-            session_id=session_id if isinstance(session_id, str) and ID_PATTERN.match(session_id) else None,
+            session_id=session_id if session_id in links.session_ids else None,
             alerts=run_alerts,
         )
 
-    def _write_session(self, entry: dict[str, Any], run_ids: set[str], inp: model.SiteInput | None) -> None:
+    def _write_session(self, entry: dict[str, Any], links: _Links, inp: model.SiteInput | None) -> None:
         record = self._record(inp, entry)
         if record is None:
             return
@@ -357,7 +370,7 @@ class _Build:
             detail["status"] == "started",
             active="sessions",
             s=detail,
-            run_link=detail.get("run_id") in run_ids,
+            run_link=detail.get("run_id") in links.run_ids,
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
         )
 
@@ -375,12 +388,14 @@ class _Build:
             filters.append((kind, options))
         stats = model.stats_json(inp.sessions)
         size = inp.page_size
+        written = {f"{e['session_id']}.html" for e in inp.sessions}
         for key, label, rows in groups:
             pages = max(1, -(-len(rows) // size))
             names = [
                 ("index.html" if key == "all" else f"{key}.html") if n == 1 else f"{key}-{n}.html"
                 for n in range(1, pages + 1)
             ]
+            written.update(names)
             for n in range(1, pages + 1):
                 self._page(
                     f"sessions/{names[n - 1]}",
@@ -396,6 +411,11 @@ class _Build:
                     filter_label=label,
                     stats=stats,
                 )
+        # A filter value that no session has any more (the last paper session went): its pages go too, so no
+        # list keeps linking to sessions that are gone.
+        for page in (self.out / "sessions").glob("*.html"):
+            if page.name not in written:
+                page.unlink(missing_ok=True)
         self._json(
             "api/sessions_search.json",
             [
@@ -507,16 +527,27 @@ class _Build:
             "refresh": str(self.cfg.site.refresh_seconds),
         }
 
-    def _load_manifest(self) -> dict | None:
+    def _load_manifest(self) -> tuple[dict | None, str | None]:
+        """The last build's manifest, or None (build everything); a corrupt one is reported once."""
         try:
-            data = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("signature") != self._signature():
-            return None
-        if not (self.out / "index.html").exists():
-            return None
-        return data
+            data = safeio.load_json(self.manifest_path)
+        except FileNotFoundError:
+            return None, None
+        except safeio.UnreadableFile as exc:
+            return None, f"{exc} (the site manifest); the whole site was rebuilt"
+        sound = (
+            isinstance(data, dict)
+            and isinstance(data.get("signature"), dict)
+            and isinstance(data.get("runs"), dict)
+            and isinstance(data.get("sessions"), dict)
+            and isinstance(data.get("registry"), str)
+            and all(coerce.is_id(k) for k in [*data["runs"], *data["sessions"]])  # they name files to remove
+        )
+        if not sound:
+            return None, f"{self.manifest_path}: corrupt site manifest; the whole site was rebuilt"
+        if data["signature"] != self._signature() or not (self.out / "index.html").exists():
+            return None, None
+        return data, None
 
     def _save_manifest(
         self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str, **extra: str
@@ -527,11 +558,19 @@ class _Build:
         write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
 
 
-def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
+@dataclass(frozen=True)
+class _Links:
+    """What exists in this build, so no page links to one that is not there."""
+
+    run_ids: set[str]
+    session_ids: set[str]
+
+
+def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
     for info in runs:
-        b._write_run(info)
+        b._write_run(info, links)
     for entry in sessions:
-        b._write_session(entry, run_ids, None)
+        b._write_session(entry, links, None)
 
 
 def _leaf_worker(
@@ -541,19 +580,24 @@ def _leaf_worker(
     base: dict,
     runs: list,
     sessions: list,
-    run_ids: set[str],
+    links: _Links,
     alerts_by_run: dict[str, list[dict]],
 ) -> tuple[int, list[str]]:
     b = _Build(cfg, out, True, now)
     b.base = base
     b.alerts_by_run = alerts_by_run
-    _render_leaves(b, runs, sessions, run_ids)
+    _render_leaves(b, runs, sessions, links)
     return b.written, b.late_problems
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     """A column as float64 with NaN for nulls, without going through Python objects."""
     return column.cast(pa.float64()).to_numpy().astype("float64", copy=False) if len(column) else np.empty(0)
+
+
+def _session_fp(entry: dict[str, Any], run_ids: set[str]) -> str:
+    linked = "run" if entry.get("run_id") in run_ids else "-"
+    return f"{entry['_size']}:{entry['_mtime']}:{entry['status']}:{linked}"
 
 
 def _fingerprint(run_dir: Path, state: str) -> str:

@@ -1,0 +1,283 @@
+"""Clean, typed views of what readers parse: registry records, run meta.json, order lines.
+
+Every reader calls these right after parsing, so the code downstream only ever sees the types it expects and
+needs no try/except of its own. A field of the wrong type (`metrics="x"`, `cli_args=5`, `run_id=[1]`), a
+timestamp that cannot be represented (`1e308`, year 1 with a positive offset) or a number that is not finite is
+treated as missing, and reported once with the file, the field, the value and the fix. Fields that are fine are
+returned unchanged, unknown fields are kept (they are plain JSON values already), so `session show` still shows
+everything that was in the file.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from peaktrade.clock import iso, parse_ts
+from peaktrade.errors import ArtifactError
+from peaktrade.ids import ID_PATTERN
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 40
+_REPR.maxother = 40
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxdict = 4
+
+RECORD_TEXT = ("run_type", "mode", "env_name", "symbol", "strategy", "status", "error", "notes", "host")
+RECORD_TIMES = ("finished_at", "heartbeat_at", "created_at")
+META_TEXT = (
+    "session_id",
+    "mode",
+    "strategy_name",
+    "symbol",
+    "timeframe",
+    "status",
+    "error",
+    "data_source",
+    "notes",
+    "host",
+)
+META_TIMES = ("started_at", "ended_at", "heartbeat_at", "last_bar_time", "recovered_at")
+META_INTS = ("pid", "pid_start_ticks", "rows")
+TOTALS_INTS = ("steps", "orders", "filled", "rejected", "blocked", "signal_changes")
+TOTALS_FLOATS = ("max_drawdown", "first_equity")
+EVENT_TIMES = ("ts_bar", "ts_event")
+EVENT_TEXT = ("risk_reasons", "risk_severity")
+EVENT_BOOLS = ("signal_changed", "risk_allowed")
+ORDER_TEXT = ("symbol", "side", "status")
+ORDER_NUMBERS = ("qty", "price", "notional", "fill_price", "fee")
+
+
+def show(value: Any) -> str:
+    """A short, single-line repr of a hostile value for a problem message (long or deep values are cut)."""
+    return _REPR.repr(value)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (bool is not a number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Is `value` nested deeper than `limit` lists/objects? Iterative: never a RecursionError itself."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def finite(value: Any) -> Any:
+    """`value` with every NaN/Infinity float replaced by None (strict JSON parsers, browsers, reject them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def is_id(value: Any) -> bool:
+    """A safe run or session id: 1-160 characters from A-Z a-z 0-9 . _ - and not `.` or `..`."""
+    return isinstance(value, str) and bool(ID_PATTERN.match(value)) and value not in (".", "..")
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Fields:
+    """Collects the problems of one file while its fields are checked."""
+
+    def __init__(self, source: Path | str, data: Mapping[str, Any], prefix: str = ""):
+        self.source = source
+        self.out = dict(data)
+        self.prefix = prefix
+        self.problems: list[str] = []
+
+    def drop(self, key: str, value: Any, expected: str, replacement: Any = None) -> None:
+        self.problems.append(
+            f"{self.source}: field {self.prefix}{key} = {show(value)} is not {expected}; treated as missing "
+            "(fix or remove the field)"
+        )
+        self.out[key] = replacement
+
+    def shallow(self) -> None:
+        for key, value in list(self.out.items()):
+            if isinstance(value, dict | list) and too_deep(value, MAX_DEPTH - 1):
+                self.drop(key, "...", f"nested at most {MAX_DEPTH} levels deep")
+
+    def text(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is not None and not isinstance(value, str):
+            self.drop(key, value, "text")
+
+    def time(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is None or value == "":
+            return
+        ts = parse_ts(value)
+        if ts is None or isinstance(value, bool):
+            self.drop(key, value, "an ISO 8601 time in range")
+        elif not isinstance(value, str):
+            self.out[key] = iso(ts)  # epoch seconds: downstream code expects text
+
+    def integer(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is not None and not is_int(value):
+            self.drop(key, value, "an integer")
+
+    def number(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is not None and not is_number(value):
+            self.drop(key, value, "a finite number")
+
+    def mapping(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is not None and not isinstance(value, dict):
+            self.drop(key, value, "an object", {})
+
+    def strings(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is None:
+            return
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.drop(key, value, "a list of text", [])
+
+    def identifier(self, key: str) -> None:
+        value = self.out.get(key)
+        if value is not None and not is_id(value):
+            self.drop(key, value, "a valid id (1-160 characters from A-Z a-z 0-9 . _ -, not '..')")
+
+
+def record(data: Any, path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A registry record with every known field of its type; `ArtifactError` if it is no session record."""
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}; skipped (remove it)")
+    sid = data.get("session_id")
+    if not isinstance(sid, str) or "started_at" not in data:
+        raise ArtifactError(f"{path}: not a session record (no session_id/started_at); skipped")
+    if not is_id(sid):
+        raise ArtifactError(
+            f"{path}: session_id {show(sid)} is not a valid id (1-160 characters from A-Z a-z 0-9 . _ -, "
+            "not '..'); skipped (fix the field)"
+        )
+    started = parse_ts(data.get("started_at"))
+    if started is None or isinstance(data.get("started_at"), bool):
+        raise ArtifactError(
+            f"{path}: started_at {show(data.get('started_at'))} is not a timestamp in range; skipped (fix the field)"
+        )
+    f = _Fields(path, data)
+    f.shallow()
+    if not isinstance(data["started_at"], str):
+        f.out["started_at"] = iso(started)
+    f.identifier("run_id")
+    for key in RECORD_TEXT:
+        f.text(key)
+    for key in RECORD_TIMES:
+        f.time(key)
+    f.mapping("config")
+    f.mapping("metrics")
+    f.strings("cli_args")
+    f.strings("tags")
+    f.integer("pid")
+    f.integer("pid_start_ticks")
+    metrics = f.out.get("metrics")
+    if isinstance(metrics, dict):
+        m = _Fields(path, metrics, "metrics.")
+        for key, value in metrics.items():
+            if isinstance(value, int | float) and not is_number(value):  # bool is fine as a flag; inf is not
+                m.drop(key, value, "a finite number")
+            elif value is not None and not isinstance(value, int | float | str):
+                m.drop(key, value, "a number")
+        f.out["metrics"] = m.out
+        f.problems += m.problems
+    return f.out, f.problems
+
+
+def meta(data: Any, path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A run's meta.json with every known field of its type (summary totals and last event included)."""
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}; remove or rewrite it")
+    f = _Fields(path, data)
+    f.shallow()
+    f.identifier("run_id")
+    for key in META_TEXT:
+        f.text(key)
+    for key in META_TIMES:
+        f.time(key)
+    for key in META_INTS:
+        f.integer(key)
+    f.mapping("strategy_params")
+    f.mapping("config_snapshot")
+    f.strings("tags")
+    f.mapping("summary")
+    summary = f.out.get("summary")
+    if isinstance(summary, dict):
+        s = _Fields(path, summary, "summary.")
+        s.mapping("totals")
+        s.mapping("last")
+        totals = s.out.get("totals")
+        if isinstance(totals, dict):
+            t = _Fields(path, totals, "summary.totals.")
+            for key in TOTALS_INTS:
+                t.integer(key)
+            for key in TOTALS_FLOATS:
+                t.number(key)
+            if t.problems:  # partial totals would lie: derive them from the events instead
+                s.problems += t.problems
+                s.problems.append(f"{path}: summary.totals ignored; totals are computed from the events")
+                s.out.pop("totals")
+        last = s.out.get("last")
+        if isinstance(last, dict):
+            s.out["last"], problems = event_row(last, path, "summary.last.")
+            s.problems += problems
+        f.out["summary"] = s.out
+        f.problems += s.problems
+    return f.out, f.problems
+
+
+def event_row(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """One event as a dict (meta's `summary.last`): times as text, numbers finite, flags bool."""
+    f = _Fields(path, data, prefix)
+    for key, value in data.items():
+        if key in EVENT_TIMES:
+            f.time(key)
+        elif key in EVENT_TEXT:
+            f.text(key)
+        elif key in EVENT_BOOLS:
+            if value is not None and not isinstance(value, bool):
+                f.drop(key, value, "true or false")
+        elif value is not None and not is_number(value):
+            f.drop(key, value, "a finite number")
+    return f.out, f.problems
+
+
+def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list[str]]:
+    """One orders.jsonl line; None (with a problem) if it is not a JSON object."""
+    from peaktrade.artifacts.schema import ORDER_FIELDS  # lazily: the registry's readers need no pyarrow
+
+    where = f"{path}:{line}"
+    if not isinstance(data, dict):
+        return None, [f"{where}: expected a JSON object, got {type(data).__name__}; line skipped"]
+    f = _Fields(where, {key: None for key in ORDER_FIELDS} | data)  # every field present, maybe None
+    f.shallow()
+    f.time("ts")
+    f.integer("step")
+    for key in ORDER_TEXT:
+        f.text(key)
+    for key in ORDER_NUMBERS:
+        f.number(key)
+    f.strings("reasons")
+    return f.out, f.problems

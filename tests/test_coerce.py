@@ -1,0 +1,112 @@
+"""The read edge: clean typed views of hostile records, meta and orders; terminal-safe text; timestamps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from peaktrade import coerce, registry
+from peaktrade.clock import parse_ts
+from peaktrade.errors import ArtifactError
+from peaktrade.terminal import json_text, printable
+
+GOOD = {"session_id": "session_1", "started_at": "2025-01-01T00:00:00+00:00", "metrics": {"realized_pnl": 1.5}}
+
+
+@pytest.mark.parametrize(
+    "payload, shown",
+    [
+        ("\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"),  # window title
+        ("\x1b]52;c;cHduZWQ=\x07", "\\x1b]52;c;cHduZWQ=\\x07"),  # clipboard write
+        ("\x1b[2J", "\\x1b[2J"),  # clear screen
+        ("\x9b31m", "\\x9b31m"),  # C1 CSI
+        ("a\nb\tc\x7f", "a\\x0ab\\x09c\\x7f"),
+        ("abc\u202edef", "abc\\u202edef"),  # right-to-left override
+        ("plain text, ünïcode € ok", "plain text, ünïcode € ok"),
+    ],
+)
+def test_printable_shows_control_characters_escaped(payload: str, shown: str) -> None:
+    assert printable(payload) == shown
+
+
+def test_printable_keeps_newlines_of_multi_line_messages() -> None:
+    assert printable("line 1\nline\x1b2", keep_newlines=True) == "line 1\nline\\x1b2"
+
+
+def test_json_text_is_strict_and_terminal_safe() -> None:
+    text = json_text({"a": float("nan"), "b": [float("inf")], "c": "\x9b\x1b"})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {"a": None, "b": [None], "c": "\x9b\x1b"}
+    assert "\x9b" not in text and "\x1b" not in text
+
+
+@pytest.mark.parametrize(
+    "value", [1e308, -1e308, float("nan"), float("inf"), "0001-01-01T00:00:00+05:00", "9999-12-31T23:59-05:00", "x"]
+)
+def test_unrepresentable_timestamps_are_none_not_overflow(value: object) -> None:
+    assert parse_ts(value) is None
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("metrics", "x", {}),
+        ("cli_args", 5, []),
+        ("run_id", [1], None),
+        ("run_id", "..", None),
+        ("finished_at", 1e308, None),
+        ("mode", 5, None),
+        ("tags", "x", []),
+        ("config", [1], {}),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_missing_and_reported(field: str, value: object, expected: object) -> None:
+    record, problems = coerce.record({**GOOD, field: value}, Path("reg/r.json"))
+    assert record[field] == expected
+    assert len(problems) == 1 and "reg/r.json" in problems[0] and f"field {field} " in problems[0]
+    assert record["metrics"] == ({} if field == "metrics" else GOOD["metrics"])
+
+
+@pytest.mark.parametrize(
+    "over, why",
+    [
+        ({"session_id": ".."}, "not a valid id"),
+        ({"session_id": 5}, "not a session record"),
+        ({"started_at": 1e308}, "not a timestamp"),
+        ({"started_at": True}, "not a timestamp"),
+    ],
+)
+def test_a_record_without_a_usable_id_or_start_is_skipped(over: dict, why: str) -> None:
+    with pytest.raises(ArtifactError, match=why):
+        coerce.record({**GOOD, **over}, Path("r.json"))
+
+
+def test_a_deeply_nested_field_is_dropped_without_recursion() -> None:
+    deep: list = []
+    node = deep
+    for _ in range(5000):
+        node.append([])
+        node = node[0]
+    record, problems = coerce.record({**GOOD, "config": {"x": deep}}, Path("r.json"))
+    assert record["config"] is None and "nested at most" in problems[0]
+
+
+def test_partial_totals_are_ignored_so_they_are_computed_from_events() -> None:
+    meta, problems = coerce.meta({"summary": {"totals": {"steps": "x", "orders": 1}, "last": {}}}, Path("m.json"))
+    assert "totals" not in meta["summary"]
+    assert any("summary.totals.steps" in p for p in problems)
+
+
+def test_an_order_line_gets_every_field() -> None:
+    order, problems = coerce.order({"qty": "x", "reasons": 5}, Path("o.jsonl"), 3)
+    assert order is not None and order["ts"] is None and order["qty"] is None and order["reasons"] == []
+    assert all(p.startswith("o.jsonl:3: ") for p in problems) and len(problems) == 2
+
+
+def test_the_registry_reads_a_record_with_bad_fields_and_names_them(tmp_path: Path) -> None:
+    path = tmp_path / "20250101T000000_live_session_paper_session_1.json"
+    path.write_text(json.dumps({**GOOD, "metrics": "x", "cli_args": 5}))
+    result = registry.scan(tmp_path)
+    assert [e["session_id"] for e in result.entries] == ["session_1"]
+    assert len(result.problems) == 2 and all(str(path) in p for p in result.problems)
