@@ -41,15 +41,20 @@ def test_golden_site_tree(workspace: Path) -> None:
     out = build(workspace)
     assert out.returncode == 0, out.stderr
     built = tree(workspace / "site")
+    # static/ is a verbatim copy of templates/site/static (the vendored chart library): compared with its
+    # source, not kept twice in the repository
+    static = {k: v for k, v in built.items() if k.startswith("static/")}
+    assert static == {f"static/{k}": v for k, v in tree(ROOT / "templates/site/static").items()}
+    built = {k: v for k, v in built.items() if not k.startswith("static/")}
     if REGEN:
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(workspace / "site", GOLDEN)
+        shutil.copytree(workspace / "site", GOLDEN, ignore=lambda d, names: ["static"] if d.endswith("/site") else [])
     golden = tree(GOLDEN)
     assert sorted(built) == sorted(golden)
     for name, data in built.items():
         assert data == golden[name], f"{name} differs from the golden tree; regenerate if intended"
     again = build(workspace, "--full")  # deterministic for a fixed clock
-    assert again.returncode == 0 and tree(workspace / "site") == built
+    assert again.returncode == 0 and {k: v for k, v in tree(workspace / "site").items() if k in built} == built
 
 
 def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
@@ -59,7 +64,7 @@ def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
     tile = index[index.index('id="snapshot-tile"') : index.index("</div>\n<h2>Sessions")]
     assert "session_20250101_120000_shadow_bbbb02" in tile and "RUN" in tile and "running" in tile
     assert 'class="badge mode-shadow"' in tile and '<meta http-equiv="refresh" content="60">' in index
-    assert 'title="session_20250101_000000_paper_aaaa01">session_20250101_000000_…</a>' in index
+    assert 'title="session_20250101_000000_paper_aaaa01">…000000_paper_aaaa01</a>' in index  # the distinct end
     assert "Generated 2025-01-01 14:00:00 UTC" in index and "data as of" in index
     for href in re.findall(r'href="(?!data:)([^"]+)"', index):
         assert not href.startswith(("/", "http")), href
@@ -71,7 +76,7 @@ def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
     later = run_cli("site", "build", cwd=workspace, env={"SOURCE_DATE_EPOCH": str(int(FIXED_EPOCH) + 3600)})
     assert "1 run pages" in later.stdout  # became stale: its page is re-rendered
     index = (workspace / "site/index.html").read_text()
-    assert "Stale run" in index and "STALE" in index
+    assert "is stale: no heartbeat for 60 min" in index and "STALE" in index
     assert "STALE" in (workspace / "site/runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002.html").read_text()
 
 
@@ -226,7 +231,8 @@ def test_incremental_rebuilds_only_what_changed(workspace: Path) -> None:
     assert "0 run pages, 0 session pages re-rendered" in second.stdout and run_page.stat().st_mtime_ns == before
     meta = workspace / "live_runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002/meta.json"
     meta.write_text(meta.read_text().replace('"notes": "note"', '"notes": "changed"'))
-    assert "1 run pages, 0 session pages" in build(workspace).stdout
+    # the run is running: its session's page shows the run's numbers, so it is re-rendered with it
+    assert "1 run pages, 1 session pages" in build(workspace).stdout
     assert "2 run pages, 3 session pages" in build(workspace, "--full").stdout
     shutil.rmtree(workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001")
     build(workspace)

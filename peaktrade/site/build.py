@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import registry, views
+from peaktrade import liveness, registry, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
@@ -30,8 +30,8 @@ from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
-from peaktrade.site import model
-from peaktrade.templating import environment, template_hash
+from peaktrade.site import chartdata, live, model
+from peaktrade.templating import environment, template_dir, template_hash
 
 GEN_VERSION = "1"
 TABLE_ROWS = 25
@@ -81,8 +81,9 @@ class _Build:
         self.manifest_path = Path(settings.paths.state_dir) / "site-manifest.json"
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
 
-    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
+    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: dict[str, dict]) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
         workers = min(os.cpu_count() or 1, 4)
         if workers < 2 or len(runs) * 10 + len(sessions) < 1000:
@@ -108,6 +109,7 @@ class _Build:
         if old is None:
             self.full = True
         self.out.mkdir(parents=True, exist_ok=True)
+        self._copy_static()
         inp, run_fps, session_fps = self._gather()
         health = model.health(inp)
         self.base = dict(
@@ -117,16 +119,24 @@ class _Build:
             generated_at=inp.now,
             data_time=model.newest_data_time(inp),
             labels=views.STATUS_LABELS,
+            currency=inp.currency,
+            built_epoch=int(inp.now.timestamp()),
+            stale_after=freshness_limit(inp.refresh_seconds),
         )
         data_time = self.base["data_time"]
         self.base["data_age"] = views.age_text((inp.now - data_time).total_seconds()) if data_time else "-"
+        self.base["data_epoch"] = int(data_time.timestamp()) if data_time else 0
         changed_runs = [r for r in inp.runs if self.full or old["runs"].get(r.run_id) != r.fingerprint]
-        changed_sessions = [
-            e
+        # a running session's page shows its run's numbers: it changes whenever its run does
+        page_fps = {
+            sid: fp + "|" + run_fps.get(str(e.get("run_id")), "-") if e.get("status") == "started" else fp
             for e in inp.sessions
-            if self.full or old["sessions"].get(e["session_id"]) != session_fps[e["session_id"]]
+            for sid, fp in [(e["session_id"], session_fps[e["session_id"]])]
+        }
+        changed_sessions = [
+            e for e in inp.sessions if self.full or old["sessions"].get(e["session_id"]) != page_fps[e["session_id"]]
         ]
-        run_ids = {r.run_id for r in inp.runs}
+        run_ids = {r.run_id: self.live[r.run_id] for r in inp.runs}  # run id -> its live numbers
         self._write_leaves(changed_runs, changed_sessions, run_ids)
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
@@ -136,8 +146,8 @@ class _Build:
         if self.full or old.get("registry") != registry_fp:
             self._write_session_lists(inp)
         self._write_summaries(inp, health)
-        self._remove_gone(old, run_fps, session_fps)
-        self._save_manifest(run_fps, session_fps, registry_fp)
+        self._remove_gone(old, run_fps, page_fps)
+        self._save_manifest(run_fps, page_fps, registry_fp)
         return BuildResult(
             self.out,
             self.written,
@@ -176,6 +186,8 @@ class _Build:
                 problems.append(f"{entry.path}: {exc}")
                 continue
             runs.append(model.RunInfo(entry.run_id, meta, snap, _fingerprint(entry.path, snap.stale)))
+            state = live.run_state(meta, snap, self.now, mon.stale_after_bars, mon.stale_min_seconds)
+            self.live[entry.run_id] = live.live_numbers(snap, state)
         session_fps = {e["session_id"]: f"{e['_size']}:{e['_mtime']}" for e in sessions}
         inp = model.SiteInput(
             now=self.now,
@@ -228,7 +240,7 @@ class _Build:
         s = info.snapshot
         try:
             reader = RunReader(run_dir)
-            series = reader.events(["ts_bar", "equity", "drawdown", "position_size"])
+            series = reader.events(["ts_bar", "open", "high", "low", "close", "equity", "drawdown", "position_size"])
             tail = reader.tail(TAIL_ROWS).to_pylist()
             orders = reader.orders()
             totals = reader.totals()
@@ -236,17 +248,30 @@ class _Build:
             self.late_problems.append(f"{run_dir}: {exc}")
             return
         times = _numbers(series.column("ts_bar").cast(pa.int64()))
+        col = {name: _numbers(series.column(name)) for name in series.column_names if name != "ts_bar"}
         charts = "".join(
             [
-                line_chart(
-                    times, _numbers(series.column("equity")), title=f"Equity ({self.cfg.general.base_currency})"
-                ),
-                line_chart(times, _numbers(series.column("drawdown")), title="Drawdown", percent=True, colour="#c33"),
-                line_chart(
-                    times, _numbers(series.column("position_size")), title="Position (base units)", colour="#36c"
-                ),
+                line_chart(times, col["equity"], title=f"Equity ({self.cfg.general.base_currency})"),
+                line_chart(times, col["drawdown"], title="Drawdown", percent=True, colour="#c33"),
+                line_chart(times, col["position_size"], title="Position (base units)", colour="#36c"),
             ]
         )
+        seconds = np.floor(times / 1000.0)
+        candles = chartdata.candles(seconds, col["open"], col["high"], col["low"], col["close"])
+        marks = chartdata.markers(orders, candles["t"])
+        chart = {
+            "currency": self.cfg.general.base_currency,
+            "symbol": s.symbol,
+            "candles": candles,
+            "bars_per_candle": -(-len(times) // max(1, len(candles["t"]))),
+            "equity": chartdata.line(seconds, col["equity"], 2),
+            "drawdown": chartdata.line(seconds, col["drawdown"], 6),
+            "position": chartdata.line(seconds, col["position_size"], 8),
+            "markers": marks["markers"],
+            "markers_total": marks["total"],
+        }
+        self._write(f"runs/{info.run_id}.chart.js", chartdata.chart_script(chart).encode())
+        self._json(f"api/runs/{info.run_id}/sparkline.json", chartdata.sparkline_points(col["equity"]))
         age = views.age_text(s.heartbeat_age_seconds)
         self._json(f"api/runs/{info.run_id}/snapshot.json", model.run_snapshot_json(s))
         self._json(f"api/runs/{info.run_id}/tail.json", model.tail_json(tail))
@@ -258,6 +283,8 @@ class _Build:
             active="runs",
             s=s,
             charts=charts,
+            chart=chart,
+            lv=self.live[info.run_id],
             tail=tail,
             funnel=views.funnel(totals, orders),
             orders=list(reversed(orders[-TIMELINE_ORDERS:])),
@@ -267,19 +294,23 @@ class _Build:
             session_id=session_id if isinstance(session_id, str) and ID_PATTERN.match(session_id) else None,
         )
 
-    def _write_session(self, entry: dict[str, Any], run_ids: set[str], inp: model.SiteInput | None) -> None:
+    def _write_session(self, entry: dict[str, Any], run_ids: dict[str, dict], inp: model.SiteInput | None) -> None:
         record = self._record(inp, entry)
         if record is None:
             return
         detail = model.session_detail(record)
         sid = entry["session_id"]
         self._json(f"api/live_sessions/{sid}.json", detail)
+        run_live = run_ids.get(str(detail.get("run_id")))
+        state = live.session_state(record, run_live, self.now, self.cfg.live_monitoring.stale_min_seconds)
         self._page(
             f"sessions/{sid}.html",
             "session.html.j2",
             detail["status"] == "started",
             active="sessions",
-            s=detail,
+            s=live.with_live(detail, run_live, state),
+            error=record.get("error") if isinstance(record.get("error"), str) else None,
+            notes=record.get("notes") if isinstance(record.get("notes"), str) else None,
             run_link=detail.get("run_id") in run_ids,
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
         )
@@ -333,12 +364,30 @@ class _Build:
                 for s in summaries
             ],
         )
+        self._write_filter_json(summaries)
+
+    def _write_filter_json(self, summaries: list[dict[str, Any]]) -> None:
+        """Static equivalents of the seed's `api/live_sessions?mode=shadow&status=completed`: one file per mode,
+        per status and per mode x status, each the newest `API_SESSIONS` matches; files of values gone vanish."""
+        files: dict[str, list[dict[str, Any]]] = {}
+        for s in summaries:  # newest first, as the registry index is
+            mode, status = slug(str(s["mode"])), slug(str(s["status"]))
+            for rel in (f"mode/{mode}.json", f"status/{status}.json", f"mode/{mode}/status/{status}.json"):
+                rows = files.setdefault(rel, [])
+                if len(rows) < API_SESSIONS:
+                    rows.append(s)
+        base = self.out / "api/live_sessions"
+        for rel, rows in sorted(files.items()):
+            self._json(f"api/live_sessions/{rel}", rows)
+        for kind in ("mode", "status"):
+            for path in sorted((base / kind).rglob("*.json")) if (base / kind).is_dir() else []:
+                if path.relative_to(base).as_posix() not in files:
+                    path.unlink(missing_ok=True)
 
     def _write_summaries(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
         newest = inp.sessions[:API_SESSIONS]
-        api_sessions = [
-            views.live_session_summary(r) for r in (self._record(inp, e) for e in newest) if r is not None
-        ]
+        records = [r for r in (self._record(inp, e) for e in newest) if r is not None]
+        api_sessions = [views.live_session_summary(r) for r in records]
         stats = model.stats_json(inp.sessions)
         self._json("api/live_sessions.json", api_sessions)
         self._json("api/live_sessions/stats.json", stats)
@@ -353,15 +402,34 @@ class _Build:
             .encode(),
         )
         self._write("metrics.prom", model.prometheus(inp).encode())
-        self._page("runs/index.html", "runs.html.j2", True, active="runs", runs=[r.snapshot for r in inp.runs])
+        self._page(
+            "runs/index.html",
+            "runs.html.j2",
+            True,
+            active="runs",
+            runs=[r.snapshot for r in inp.runs],
+            live=self.live,
+        )
         self._page("health.html", "health.html.j2", True, active="health")
-        tile = api_sessions[0] if api_sessions else None
+        stale_min = self.cfg.live_monitoring.stale_min_seconds
+        table = []
+        for row, record in zip(api_sessions[:TABLE_ROWS], records):
+            run_live = self.live.get(str(row.get("run_id")))
+            shown = live.with_live(row, run_live, live.session_state(record, run_live, inp.now, stale_min))
+            shown["spark"] = self._sparkline(str(row.get("run_id"))) if run_live is not None else []
+            table.append(shown)
+        tile = table[0] if table else None
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
+        self._write(
+            "build-time.js",
+            f'window.PEAKTRADE_BUILD={{"built":{int(inp.now.timestamp())},"stale_after":'
+            f"{freshness_limit(inp.refresh_seconds)}}};\n".encode(),
+        )
         stale_runs = [
-            {"run_id": r.run_id, "age": views.age_text(r.snapshot.heartbeat_age_seconds)}
+            {"run_id": r.run_id, **self.live[r.run_id]}
             for r in inp.runs
-            if r.snapshot.stale
+            if self.live[r.run_id]["state"] in (liveness.STALE, liveness.DEAD)
         ]
         self._page(
             "index.html",
@@ -370,19 +438,47 @@ class _Build:
             active="index",
             tile=tile,
             tile_run=tile_run.run_id if tile_run else None,
-            tile_stale=bool(tile_run and tile_run.snapshot.stale),
-            table=api_sessions[:TABLE_ROWS],
+            table=table,
             total_sessions=len(inp.sessions),
             stats=stats,
             stale_runs=stale_runs,
-            currency=inp.currency,
         )
+
+    def _sparkline(self, run_id: str) -> list[float]:
+        """The equity points the run's page build left beside it (api/runs/<id>/sparkline.json): no event read."""
+        try:
+            points = json.loads((self.out / f"api/runs/{run_id}/sparkline.json").read_bytes())
+        except (OSError, ValueError):
+            return []
+        return points if isinstance(points, list) else []
+
+    def _copy_static(self) -> None:
+        """templates/site/static/ (the vendored chart library, its licence, our chart script) into site/static/,
+        rewriting only files whose bytes differ."""
+        src = template_dir() / "site" / "static"
+        for path in sorted(src.rglob("*")):
+            if not path.is_file():
+                continue
+            rel = "static/" + path.relative_to(src).as_posix()
+            data = path.read_bytes()
+            try:
+                if (self.out / rel).read_bytes() == data:
+                    continue
+            except OSError:
+                pass
+            self._write(rel, data)
 
     def _remove_gone(self, old: dict | None, run_fps: dict[str, str], session_fps: dict[str, str]) -> None:
         if not old:
             return
         for run_id in set(old["runs"]) - set(run_fps):
-            for rel in (f"runs/{run_id}.html", f"api/runs/{run_id}/snapshot.json", f"api/runs/{run_id}/tail.json"):
+            for rel in (
+                f"runs/{run_id}.html",
+                f"runs/{run_id}.chart.js",
+                f"api/runs/{run_id}/snapshot.json",
+                f"api/runs/{run_id}/tail.json",
+                f"api/runs/{run_id}/sparkline.json",
+            ):
                 (self.out / rel).unlink(missing_ok=True)
         for sid in set(old["sessions"]) - set(session_fps):
             for rel in (f"sessions/{sid}.html", f"api/live_sessions/{sid}.json"):
@@ -417,7 +513,7 @@ class _Build:
         write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
 
 
-def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
+def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], run_ids: dict[str, dict]) -> None:
     for info in runs:
         b._write_run(info)
     for entry in sessions:
@@ -425,12 +521,19 @@ def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], r
 
 
 def _leaf_worker(
-    cfg: Settings, out: Path, now: datetime, base: dict, runs: list, sessions: list, run_ids: set[str]
+    cfg: Settings, out: Path, now: datetime, base: dict, runs: list, sessions: list, run_ids: dict[str, dict]
 ) -> tuple[int, list[str]]:
     b = _Build(cfg, out, True, now)
     b.base = base
+    b.live = run_ids
     _render_leaves(b, runs, sessions, run_ids)
     return b.written, b.late_problems
+
+
+def freshness_limit(refresh_seconds: int) -> int:
+    """Seconds after which a page's data counts as stale in the browser: three refresh intervals (cron missed
+    two builds), at least three minutes."""
+    return max(3 * int(refresh_seconds), 180)
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
