@@ -339,3 +339,28 @@ def test_site_serve_serves_the_built_site(workspace: Path) -> None:
 def test_serve_without_a_build_says_what_to_do(workspace: Path, missing: str) -> None:
     out = run_cli("site", "serve", cwd=workspace)
     assert out.returncode == 2 and "run `peaktrade site build` first" in out.stderr
+
+
+def test_static_json_filters_mirror_the_query_strings(workspace: Path) -> None:
+    """`api/live_sessions?mode=shadow&status=failed` becomes `api/live_sessions/mode/shadow/status/failed.json`."""
+    make_workspace(workspace)
+    assert build(workspace).returncode == 0
+    api = workspace / "site/api/live_sessions"
+
+    def ids(rel: str) -> list[str]:
+        return [s["session_id"] for s in json.loads((api / rel).read_text())]
+
+    assert ids("mode/shadow.json") == [
+        "session_20250101_120000_shadow_bbbb02",
+        "session_20250101_060000_shadow_cccc03",
+    ]
+    assert ids("status/completed.json") == ["session_20250101_000000_paper_aaaa01"]
+    assert ids("mode/shadow/status/failed.json") == ["session_20250101_060000_shadow_cccc03"]
+    assert not (api / "mode/paper/status/failed.json").exists()  # no such session: no file (a static 404)
+    row = json.loads((api / "mode/shadow/status/failed.json").read_text())[0]
+    assert {"session_id", "mode", "status", "realized_pnl", "max_drawdown", "num_orders", "started_at"} <= set(row)
+    # the failed session goes: its filter files go with it
+    next((workspace / "reports/experiments/live_sessions").glob("*cccc03.json")).unlink()
+    assert build(workspace).returncode == 0
+    assert not (api / "status/failed.json").exists() and not (api / "mode/shadow/status/failed.json").exists()
+    assert ids("mode/shadow.json") == ["session_20250101_120000_shadow_bbbb02"]

@@ -266,7 +266,7 @@ class _Build:
             "bars_per_candle": -(-len(times) // max(1, len(candles["t"]))),
             "equity": chartdata.line(seconds, col["equity"], 2),
             "drawdown": chartdata.line(seconds, col["drawdown"], 6),
-            "position": chartdata.line(seconds, col["position_size"], 8),
+            "position": chartdata.steps(seconds, col["position_size"], 8),
             "markers": marks["markers"],
             "markers_total": marks["total"],
         }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,18 @@ import numpy as np
 from peaktrade.charts import minmax_indices
 from peaktrade.clock import parse_ts
 
-CANDLES = 600
-LINE_BUCKETS = 600
+CANDLES = 400  # ~3 px per candle on a 1280 px page; zooming in shows the same candles larger
+LINE_BUCKETS = 300  # ~600 points: min and max per bucket
 MAX_MARKERS = 1000
 SPARK_POINTS = 48
 
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:
-    return [round(v, digits) if math.isfinite(v) else None for v in values.tolist()]
+    """Rounded (short JSON), non-finite values as None (JSON has no NaN); vectorized: this runs per run page."""
+    out = np.round(values, digits).tolist()
+    if np.isfinite(values).all():
+        return out
+    return [v if math.isfinite(v) else None for v in out]
 
 
 def candles(
@@ -50,7 +55,7 @@ def candles(
     starts = np.arange(0, n, size)
     ends = np.minimum(starts + size, n) - 1
     return {
-        "t": [int(x) for x in t[starts].tolist()],
+        "t": t[starts].astype("int64").tolist(),
         "o": _clean(o[starts], 8),
         "h": _clean(np.maximum.reduceat(h, starts), 8),
         "l": _clean(np.minimum.reduceat(lo, starts), 8),
@@ -58,12 +63,26 @@ def candles(
     }
 
 
-def line(times_s: np.ndarray, values: np.ndarray, digits: int = 8) -> list[list]:
-    """`[[t, v], ...]` min/max downsampled to about `2 * LINE_BUCKETS` points, first and final point kept."""
+def line(times_s: np.ndarray, values: np.ndarray, digits: int = 8) -> dict[str, list]:
+    """`{"t": [...], "v": [...]}` min/max downsampled to about `2 * LINE_BUCKETS` points, first and final kept."""
     keep = np.isfinite(times_s) & np.isfinite(values)
     t, (v,) = _unique_times(times_s[keep], values[keep])
     idx = minmax_indices(v, LINE_BUCKETS)
-    return [[int(a), b] for a, b in zip(t[idx].tolist(), _clean(v[idx], digits))]
+    return {"t": t[idx].astype("int64").tolist(), "v": _clean(v[idx], digits)}
+
+
+def steps(times_s: np.ndarray, values: np.ndarray, digits: int = 8) -> dict[str, list]:
+    """A step series (the position) as its change points plus the final point: exact, and tiny for a strategy
+    that trades now and then; falls back to `line` when it changes more often than that can show."""
+    keep = np.isfinite(times_s) & np.isfinite(values)
+    t, (v,) = _unique_times(times_s[keep], values[keep])
+    if len(v) == 0:
+        return {"t": [], "v": []}
+    idx = np.flatnonzero(np.concatenate([[True], v[1:] != v[:-1]]))
+    if len(idx) > 2 * LINE_BUCKETS:
+        return line(t, v, digits)
+    idx = np.unique(np.append(idx, len(v) - 1))
+    return {"t": t[idx].astype("int64").tolist(), "v": _clean(v[idx], digits)}
 
 
 def markers(orders: Sequence[Mapping[str, Any]], bar_times_s: Sequence[int]) -> dict[str, Any]:
@@ -76,21 +95,19 @@ def markers(orders: Sequence[Mapping[str, Any]], bar_times_s: Sequence[int]) -> 
     total = len(chosen)
     chosen = chosen[-MAX_MARKERS:]
     out = []
-    if bar_times_s:
+    timed = [(o, ts.timestamp()) for o in chosen if (ts := _order_time(o.get("ts"))) is not None]
+    if bar_times_s and timed:
         grid = np.asarray(bar_times_s, dtype="int64")
-        for o in chosen:
-            ts = parse_ts(o.get("ts"))  # orders.jsonl holds ISO text
-            if ts is None:
-                continue
-            pos = int(np.searchsorted(grid, int(ts.timestamp()), side="right")) - 1
-            price = o.get("fill_price")
+        pos = np.searchsorted(grid, np.array([t for _, t in timed]), side="right") - 1
+        slots = grid[np.clip(pos, 0, len(grid) - 1)].tolist()
+        for (o, _), slot in zip(timed, slots):
             out.append(
                 {
-                    "t": int(grid[min(max(pos, 0), len(grid) - 1)]),
+                    "t": slot,
                     "side": "buy" if o.get("side") == "buy" else "sell",
                     "status": o.get("status"),
                     "qty": _num(o.get("qty")),
-                    "price": _num(price),
+                    "price": _num(o.get("fill_price")),
                     "reason": "; ".join(str(r) for r in o.get("reasons") or [])[:200],
                 }
             )
@@ -107,10 +124,9 @@ def chart_script(payload: Mapping[str, Any]) -> str:
 def sparkline_points(values: np.ndarray, points: int = SPARK_POINTS) -> list[float]:
     """About `points` equity values in time order for a sparkline (the last value always included)."""
     v = values[np.isfinite(values)]
-    if len(v) <= points:
-        return [round(x, 6) for x in v.tolist()]
-    idx = np.unique(np.append(np.linspace(0, len(v) - 1, points).round().astype("int64"), len(v) - 1))
-    return [round(x, 6) for x in v[idx].tolist()]
+    if len(v) > points:
+        v = v[np.unique(np.append(np.linspace(0, len(v) - 1, points).round().astype("int64"), len(v) - 1))]
+    return np.round(v, 6).tolist()
 
 
 def sparkline_svg(values: Sequence[float], width: int = 100, height: int = 26) -> str:
@@ -130,6 +146,17 @@ def sparkline_svg(values: Sequence[float], width: int = 100, height: int = 26) -
         f'viewBox="0 0 {width} {height}" role="img" aria-label="equity trend">'
         f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/></svg>'
     )
+
+
+def _order_time(value: Any) -> datetime | None:
+    """orders.jsonl holds ISO text; `fromisoformat` is the fast path, `parse_ts` handles everything else."""
+    if isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            return parse_ts(value)
+        return ts if ts.tzinfo is not None else parse_ts(value)
+    return parse_ts(value)
 
 
 def _num(value: Any) -> float | None:

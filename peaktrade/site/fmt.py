@@ -16,6 +16,16 @@ _SIGNED = {"realized_pnl", "unrealized_pnl"}
 _FRACTION = {"max_drawdown", "drawdown", "fill_rate"}
 _PERCENT_POINTS = {"return_pct", "max_daily_loss_pct"}  # already in percent (5.0 = 5 %)
 _COUNT_LIMITS = {"max_open_positions"}
+_LABELS = {
+    "num_orders": "Orders",
+    "num_trades": "Trades (filled orders)",
+    "num_blocked": "Blocked orders",
+    "steps": "Bars processed",
+    "fees": "Fees paid",
+    "return_pct": "Return",
+    "fill_rate": "Fill rate",
+    "max_daily_loss_pct": "Max daily loss (%)",
+}
 
 
 def _number(value: Any) -> float | None:
@@ -70,7 +80,9 @@ def short_time(value: Any) -> str:
 
 
 def metric_label(key: str) -> str:
-    """`max_drawdown` -> `Max drawdown`, `realized_pnl` -> `Realized PnL`."""
+    """`max_drawdown` -> `Max drawdown`, `realized_pnl` -> `Realized PnL`, `num_blocked` -> `Blocked orders`."""
+    if key in _LABELS:
+        return _LABELS[key]
     words = key.replace("_", " ").split()
     out = " ".join({"pnl": "PnL", "pct": "%", "num": "number of"}.get(w, w) for w in words)
     return out[:1].upper() + out[1:]

@@ -50,19 +50,22 @@
   });
   LWC.createSeriesMarkers(priceSeries, marks);
 
-  function lineData(rows, scale) {
-    return rows.map(function (r) { return { time: r[0], value: r[1] * scale }; });
+  function lineData(cols, scale) {
+    var out = [];
+    if (!cols || !cols.t) { return out; }
+    for (var k = 0; k < cols.t.length; k++) { if (cols.v[k] !== null) { out.push({ time: cols.t[k], value: cols.v[k] * scale }); } }
+    return out;
   }
   var equity = chart.addSeries(LWC.LineSeries, { color: "#15803d", lineWidth: 2, title: "equity " + cur, priceFormat: two }, 1);
-  equity.setData(lineData(data.equity || [], 1));
+  equity.setData(lineData(data.equity, 1));
   var pct = { type: "custom", formatter: function (v) { return (v < 0 ? "−" : "") + Math.abs(v).toFixed(2) + "%"; }, minMove: 0.01 };
   var dd = chart.addSeries(LWC.AreaSeries, {
     lineColor: "#b91c1c", topColor: "rgba(185,28,28,0.05)", bottomColor: "rgba(185,28,28,0.35)", lineWidth: 1,
     invertFilledArea: true, priceFormat: pct, title: "drawdown"
   }, 2);
-  dd.setData(lineData(data.drawdown || [], -100));
+  dd.setData(lineData(data.drawdown, -100));
   var pos = chart.addSeries(LWC.LineSeries, { color: "#2563eb", lineWidth: 1, lineType: 1, title: "position", priceFormat: { type: "price", precision: 6, minMove: 0.000001 } }, 3);
-  pos.setData(lineData(data.position || [], 1));
+  pos.setData(lineData(data.position, 1));
   var panes = chart.panes(), stretch = [5, 2.2, 1.4, 1.2];  /* price, equity, drawdown, position */
   for (var p = 0; p < panes.length && p < stretch.length; p++) { panes[p].setStretchFactor(stretch[p]); }
   chart.timeScale().fitContent();
