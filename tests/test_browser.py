@@ -142,8 +142,8 @@ def test_live_track_in_headless_chromium(workspace: Path) -> None:
         assert page.locator("#svg-charts").is_hidden()  # the SVG charts are the no-JavaScript fallback
         # one buy fill and one blocked order of the fixture are marked on the price chart
         assert page.get_attribute("#run-chart", "data-rendered") == "2"
-        marks = page.evaluate("window.PEAKTRADE_CHART.markers.map(m => m.status + ':' + m.side)")
-        assert marks == ["filled:buy", "blocked:buy"]
+        marks = page.evaluate("window.PEAKTRADE_CHART.markers.map(m => m.kind + ':' + m.n)")
+        assert marks == ["buy:1", "blocked:1"]
         box = page.locator("#run-chart").bounding_box()
         assert box["width"] > 1150  # full width
         page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 150)

@@ -364,3 +364,25 @@ def test_static_json_filters_mirror_the_query_strings(workspace: Path) -> None:
     assert build(workspace).returncode == 0
     assert not (api / "status/failed.json").exists() and not (api / "mode/shadow/status/failed.json").exists()
     assert ids("mode/shadow.json") == ["session_20250101_120000_shadow_bbbb02"]
+
+
+def test_dead_writer_is_marked_dead_in_words_and_colour(workspace: Path) -> None:
+    """On this host, a running run whose process is gone reads DEAD at once (no waiting for a stale heartbeat)."""
+    from peaktrade import liveness
+
+    make_workspace(workspace)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a real process that has exited: its pid is free (and if reused, its start time differs)
+    meta_path = workspace / "live_runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002/meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(host=liveness.this_host(), pid=gone.pid, pid_start_ticks=1)
+    meta_path.write_text(json.dumps(meta))
+    assert build(workspace).returncode == 0
+    index = (workspace / "site/index.html").read_text()
+    tile = index[index.index('id="snapshot-tile"') : index.index("<h2>Sessions")]
+    assert '<span class="badge st-dead" title="its process is gone">DEAD</span>' in tile
+    assert "dead: its process is gone" in index  # the warning above the tile
+    run_page = (workspace / "site/runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002.html").read_text()
+    assert "DEAD" in run_page and "peaktrade runs recover" in run_page
+    session_page = (workspace / "site/sessions/session_20250101_120000_shadow_bbbb02.html").read_text()
+    assert "st-dead" in session_page

@@ -36,42 +36,71 @@ def test_downsampling_keeps_ends_and_extremes(values: list[float], buckets: int)
     assert (np.diff(dx) > 0).all()
 
 
-def test_chart_payload_of_a_million_bars_stays_small() -> None:
+def _cols(n: int, close: np.ndarray, **over: np.ndarray) -> dict[str, np.ndarray]:
+    cols = {
+        "open": close - 1,
+        "high": close + 3,
+        "low": close - 3,
+        "close": close,
+        "price": close,
+        "equity": close / 4,
+        "drawdown": np.zeros(n),
+        "position_size": np.zeros(n),
+    }
+    cols.update(over)
+    return cols
+
+
+def test_chart_of_a_million_bars_stays_small_and_ends_on_the_final_bar() -> None:
     n = 1_000_000
     t = 1_735_689_600 + np.arange(n, dtype="float64") * 60
     close = 40_000 + np.cumsum(np.random.default_rng(7).normal(0, 5, n))
-    candles = chartdata.candles(t, close - 1, close + 3, close - 3, close)
-    assert len(candles["t"]) <= chartdata.CANDLES
-    assert candles["c"][-1] == round(close[-1], 8)  # the last bar closes the last candle
-    assert max(candles["h"]) == round(float((close + 3).max()), 8)
-    equity = chartdata.line(t, close / 4, 2)
-    assert (equity["t"][-1], equity["v"][-1]) == (int(t[-1]), round(close[-1] / 4, 2))
+    dd = np.zeros(n)
+    dd[123_457] = 0.25  # one spike inside a bucket: the drawdown pane must still show it
+    grid = chartdata.series(t, _cols(n, close, drawdown=dd))
+    assert len(grid["t"]) == chartdata.CANDLES and grid["bars_per_candle"] == 2_500
+    assert grid["t"][-1] == int(t[-1]) and grid["c"][-1] == round(close[-1], 8)  # final bar: time and value
+    assert grid["equity"][-1] == round(close[-1] / 4, 2)
+    assert max(grid["h"]) == round(float((close + 3).max()), 8) and max(grid["drawdown"]) == 0.25
+    assert all(len(grid[k]) == 400 for k in ("o", "h", "l", "c", "equity", "drawdown", "position"))
     orders = [
-        {"ts": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=i * 500), "status": "filled", "side": "buy"}
-        for i in range(2_000)
+        {"ts": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=i * 50), "status": "filled", "side": "buy"}
+        for i in range(20_000)
     ]
-    marks = chartdata.markers(orders, candles["t"])
-    assert marks["total"] == 2_000 and len(marks["markers"]) == chartdata.MAX_MARKERS
-    script = chartdata.chart_script(
-        {"candles": candles, "equity": equity, "drawdown": equity, "position": equity, "markers": marks["markers"]}
-    )
-    assert len(script) < 400_000  # a 1M-bar run does not make a multi-megabyte page
+    marks = chartdata.markers(orders, grid["t"])
+    assert marks["totals"] == {"buy": 20_000, "sell": 0, "blocked": 0}
+    assert len(marks["markers"]) <= chartdata.CANDLES and sum(m["n"] for m in marks["markers"]) == 20_000
+    script = chartdata.chart_script({**grid, **marks})
+    assert len(script) < 150_000  # a 1M-bar run does not make a multi-megabyte page
 
 
-def test_markers_sit_on_the_candle_that_holds_the_order() -> None:
-    grid = [0, 300, 600]
+def test_markers_count_per_bucket_at_the_fill_time() -> None:
+    grid = [0, 300, 600]  # bucket times are their last bar's: (..0], (0..300], (300..600]
     orders = [
-        {"ts": "1970-01-01T00:06:00+00:00", "status": "filled", "side": "sell", "qty": 0.5, "fill_price": 10.0},
-        {"ts": "1970-01-01T00:00:10+00:00", "status": "blocked", "side": "buy", "reasons": ["max_order_notional"]},
+        {
+            "ts": "1970-01-01T00:04:00+00:00",
+            "fill_ts": "1970-01-01T00:05:00+00:00",
+            "status": "filled",
+            "side": "sell",
+            "qty": 0.5,
+            "fill_price": 10.0,
+        },
+        {"ts": "1970-01-01T00:02:00+00:00", "status": "filled", "side": "sell", "qty": 1.5, "fill_price": 20.0},
+        {"ts": "1970-01-01T00:00:00+00:00", "status": "blocked", "side": "buy", "reasons": ["max_order_notional"]},
         {"ts": "1970-01-01T00:00:10+00:00", "status": "rejected", "side": "buy"},
+        {"ts": "1970-01-01T01:00:00+00:00", "status": "filled", "side": "buy", "qty": 1.0, "fill_price": 5.0},
         {"ts": "not a time", "status": "filled", "side": "buy"},
     ]
     out = chartdata.markers(orders, grid)
-    assert [(m["t"], m["side"], m["status"]) for m in out["markers"]] == [
-        (0, "buy", "blocked"),
-        (300, "sell", "filled"),
+    assert [(m["t"], m["kind"], m["n"]) for m in out["markers"]] == [
+        (0, "blocked", 1),
+        (300, "sell", 2),
+        (600, "buy", 1),
     ]
+    sells = out["markers"][1]
+    assert sells["qty"] == 2.0 and sells["price"] == 17.5  # the average fill price
     assert out["markers"][0]["reason"] == "max_order_notional"
+    assert out["totals"] == {"buy": 1, "sell": 2, "blocked": 1}
 
 
 def test_chart_script_cannot_end_the_script_element() -> None:
@@ -81,17 +110,17 @@ def test_chart_script_cannot_end_the_script_element() -> None:
 
 
 def test_gaps_and_repeated_times_in_legacy_data() -> None:
+    """Legacy runs: no OHLC columns, rows without a price, a repeated time, rows out of order."""
     t = np.array([0, 60, 60, np.nan, 180, 120], dtype="float64")
-    c = np.array([1.0, 2.0, 3.0, 4.0, np.nan, 5.0])
+    price = np.array([1.0, 2.0, 3.0, 4.0, np.nan, 5.0])
     nan = np.full(6, np.nan)
-    out = chartdata.candles(t, nan, nan, nan, c)
-    assert out == {
-        "t": [0, 60, 120],
-        "o": [1.0, 3.0, 5.0],
-        "h": [1.0, 3.0, 5.0],
-        "l": [1.0, 3.0, 5.0],
-        "c": [1.0, 3.0, 5.0],
-    }
+    cols = {k: nan for k in ("open", "high", "low", "close", "drawdown", "position_size")}
+    out = chartdata.series(t, {**cols, "price": price, "equity": price * 10})
+    assert out["t"] == [0, 60, 120, 180]
+    assert out["c"] == [1.0, 3.0, 5.0, 5.0]  # the gap at 180 carries the last price
+    assert out["o"] == out["c"] and out["h"] == out["c"] and out["l"] == out["c"]
+    assert out["equity"] == [10.0, 30.0, 50.0, 50.0] and out["drawdown"] == [None] * 4
+    assert chartdata.series(np.array([]), {k: np.array([]) for k in (*cols, "price", "equity")})["t"] == []
 
 
 def test_sparkline() -> None:
@@ -124,13 +153,3 @@ def test_numbers_as_an_operator_reads_them() -> None:
     assert fmt.limit_text("max_daily_loss_pct", 5.0) == "5% of the day's starting equity"
     assert fmt.metric_label("num_blocked") == "Blocked orders" and fmt.metric_label("realized_pnl") == "Realized PnL"
     assert fmt.money_ccy(None, "EUR") == "-"
-
-
-def test_position_steps_are_exact_change_points() -> None:
-    t = np.arange(10_000, dtype="float64") * 60
-    pos = np.zeros(10_000)
-    pos[1_000:5_000] = 0.1
-    out = chartdata.steps(t, pos)
-    assert out == {"t": [0, 60_000, 300_000, 599_940], "v": [0.0, 0.1, 0.0, 0.0]}
-    noisy = chartdata.steps(t, np.sin(t))  # changes every bar: downsampled like a line
-    assert len(noisy["t"]) <= 2 * chartdata.LINE_BUCKETS + 4 and noisy["t"][-1] == 599_940

@@ -240,7 +240,9 @@ class _Build:
         s = info.snapshot
         try:
             reader = RunReader(run_dir)
-            series = reader.events(["ts_bar", "open", "high", "low", "close", "equity", "drawdown", "position_size"])
+            series = reader.events(
+                ["ts_bar", "open", "high", "low", "close", "price", "equity", "drawdown", "position_size"]
+            )
             tail = reader.tail(TAIL_ROWS).to_pylist()
             orders = reader.orders()
             totals = reader.totals()
@@ -256,20 +258,9 @@ class _Build:
                 line_chart(times, col["position_size"], title="Position (base units)", colour="#36c"),
             ]
         )
-        seconds = np.floor(times / 1000.0)
-        candles = chartdata.candles(seconds, col["open"], col["high"], col["low"], col["close"])
-        marks = chartdata.markers(orders, candles["t"])
-        chart = {
-            "currency": self.cfg.general.base_currency,
-            "symbol": s.symbol,
-            "candles": candles,
-            "bars_per_candle": -(-len(times) // max(1, len(candles["t"]))),
-            "equity": chartdata.line(seconds, col["equity"], 2),
-            "drawdown": chartdata.line(seconds, col["drawdown"], 6),
-            "position": chartdata.steps(seconds, col["position_size"], 8),
-            "markers": marks["markers"],
-            "markers_total": marks["total"],
-        }
+        grid = chartdata.series(np.floor(times / 1000.0), col)
+        marks = chartdata.markers(orders, grid["t"])
+        chart = {"currency": self.cfg.general.base_currency, "symbol": s.symbol, **grid, **marks}
         self._write(f"runs/{info.run_id}.chart.js", chartdata.chart_script(chart).encode())
         self._json(f"api/runs/{info.run_id}/sparkline.json", chartdata.sparkline_points(col["equity"]))
         age = views.age_text(s.heartbeat_age_seconds)

@@ -2,10 +2,17 @@
 
 The interactive chart (templates/site/static/runchart.js, drawn by the vendored lightweight-charts) reads one
 `<script>` per run that assigns `window.PEAKTRADE_CHART`: a `<script>` works from `file://`, where `fetch()` of a
-neighbouring JSON file is blocked. Its size is bounded whatever the run's length: prices are aggregated into at
-most `CANDLES` candles (open of the first bar, highest high, lowest low, close of the last bar of each bucket),
-equity and drawdown are min/max downsampled (spikes survive), the final point of every series is kept, and at
-most `MAX_MARKERS` orders are marked (the newest).
+neighbouring JSON file is blocked.
+
+Its size is bounded whatever the run's length: the bars are cut into at most `CANDLES` buckets of equal bar count,
+and every series is given on that one grid, so the panes line up and hovering one time shows every value:
+
+- price: a candle per bucket (open of its first bar, highest high, lowest low, close of its last bar);
+- equity and position: the value at the bucket's last bar;
+- drawdown: the bucket's worst (largest) drawdown, so no drawdown spike is hidden;
+- orders: per bucket, one marker each for buys filled, sells filled and orders blocked, with their count.
+
+A bucket's time is that of its *last* bar, so the final point is always the run's final bar, value and time.
 """
 
 from __future__ import annotations
@@ -18,12 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from peaktrade.charts import minmax_indices
 from peaktrade.clock import parse_ts
 
-CANDLES = 400  # ~3 px per candle on a 1280 px page; zooming in shows the same candles larger
-LINE_BUCKETS = 300  # ~600 points: min and max per bucket
-MAX_MARKERS = 1000
+CANDLES = 400  # ~3 px per candle on a 1280 px page
 SPARK_POINTS = 48
 
 
@@ -35,84 +39,96 @@ def _clean(values: np.ndarray, digits: int) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in out]
 
 
-def candles(
-    times_s: np.ndarray, opens: np.ndarray, highs: np.ndarray, lows: np.ndarray, closes: np.ndarray
-) -> dict[str, list]:
-    """OHLC aggregated into at most `CANDLES` buckets of equal bar count; the last bar closes the last candle.
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Carry the last finite value over gaps (legacy files have rows without a price); leading gaps stay NaN."""
+    ok = np.isfinite(values)
+    if ok.all() or not ok.any():
+        return values
+    idx = np.where(ok, np.arange(len(values)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = values[idx]
+    out[: int(np.argmax(ok))] = np.nan
+    return out
 
-    Bars without a close (gaps in legacy files) are dropped; a missing open/high/low falls back to the close.
+
+def series(times_s: np.ndarray, cols: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Every chart series on one grid of at most `CANDLES` buckets (see the module doc).
+
+    `cols` holds float arrays as long as `times_s`: open, high, low, close, price, equity, drawdown,
+    position_size (NaN where missing). Rows without a time are dropped; a repeated time keeps its last row.
     """
-    keep = np.isfinite(times_s) & np.isfinite(closes)
-    t, c = times_s[keep], closes[keep]
-    o = np.where(np.isnan(opens[keep]), c, opens[keep])
-    h = np.fmax(np.where(np.isnan(highs[keep]), c, highs[keep]), np.fmax(o, c))
-    lo = np.fmin(np.where(np.isnan(lows[keep]), c, lows[keep]), np.fmin(o, c))
-    t, (o, h, lo, c) = _unique_times(t, o, h, lo, c)
+    keep = np.isfinite(times_s)
+    t, picked = _unique_times(times_s[keep], *(np.asarray(cols[k], dtype="float64")[keep] for k in _COLS))
+    c = dict(zip(_COLS, picked))
     n = len(t)
     if n == 0:
-        return {"t": [], "o": [], "h": [], "l": [], "c": []}
+        empty: dict[str, Any] = {k: [] for k in ("t", "o", "h", "l", "c", "equity", "drawdown", "position")}
+        return {**empty, "bars_per_candle": 0}
+    close = _ffill(np.where(np.isfinite(c["close"]), c["close"], c["price"]))
+    opens = np.where(np.isfinite(c["open"]), c["open"], close)
+    highs = np.fmax(np.fmax(c["high"], opens), close)
+    lows = np.fmin(np.fmin(c["low"], opens), close)
     size = max(1, -(-n // CANDLES))
     starts = np.arange(0, n, size)
     ends = np.minimum(starts + size, n) - 1
     return {
-        "t": t[starts].astype("int64").tolist(),
-        "o": _clean(o[starts], 8),
-        "h": _clean(np.maximum.reduceat(h, starts), 8),
-        "l": _clean(np.minimum.reduceat(lo, starts), 8),
-        "c": _clean(c[ends], 8),
+        "t": t[ends].astype("int64").tolist(),
+        "o": _clean(opens[starts], 8),
+        "h": _clean(np.fmax.reduceat(highs, starts), 8),
+        "l": _clean(np.fmin.reduceat(lows, starts), 8),
+        "c": _clean(close[ends], 8),
+        "equity": _clean(_ffill(c["equity"])[ends], 2),
+        "drawdown": _clean(np.fmax.reduceat(c["drawdown"], starts), 6),
+        "position": _clean(_ffill(c["position_size"])[ends], 8),
+        "bars_per_candle": size,
     }
 
 
-def line(times_s: np.ndarray, values: np.ndarray, digits: int = 8) -> dict[str, list]:
-    """`{"t": [...], "v": [...]}` min/max downsampled to about `2 * LINE_BUCKETS` points, first and final kept."""
-    keep = np.isfinite(times_s) & np.isfinite(values)
-    t, (v,) = _unique_times(times_s[keep], values[keep])
-    idx = minmax_indices(v, LINE_BUCKETS)
-    return {"t": t[idx].astype("int64").tolist(), "v": _clean(v[idx], digits)}
+_COLS = ("open", "high", "low", "close", "price", "equity", "drawdown", "position_size")
 
 
-def steps(times_s: np.ndarray, values: np.ndarray, digits: int = 8) -> dict[str, list]:
-    """A step series (the position) as its change points plus the final point: exact, and tiny for a strategy
-    that trades now and then; falls back to `line` when it changes more often than that can show."""
-    keep = np.isfinite(times_s) & np.isfinite(values)
-    t, (v,) = _unique_times(times_s[keep], values[keep])
-    if len(v) == 0:
-        return {"t": [], "v": []}
-    idx = np.flatnonzero(np.concatenate([[True], v[1:] != v[:-1]]))
-    if len(idx) > 2 * LINE_BUCKETS:
-        return line(t, v, digits)
-    idx = np.unique(np.append(idx, len(v) - 1))
-    return {"t": t[idx].astype("int64").tolist(), "v": _clean(v[idx], digits)}
-
-
-def markers(orders: Sequence[Mapping[str, Any]], bar_times_s: Sequence[int]) -> dict[str, Any]:
-    """Filled buys, filled sells and blocked orders, each placed on the candle whose bucket holds its time.
-
-    The marker time must be a time the price series has, or the library cannot place it; an order before the
-    first or after the last candle goes to the nearest one.
-    """
-    chosen = [o for o in orders if o.get("status") in ("filled", "blocked")]
-    total = len(chosen)
-    chosen = chosen[-MAX_MARKERS:]
-    out = []
-    timed = [(o, ts.timestamp()) for o in chosen if (ts := _order_time(o.get("ts"))) is not None]
-    if bar_times_s and timed:
-        grid = np.asarray(bar_times_s, dtype="int64")
-        pos = np.searchsorted(grid, np.array([t for _, t in timed]), side="right") - 1
-        slots = grid[np.clip(pos, 0, len(grid) - 1)].tolist()
-        for (o, _), slot in zip(timed, slots):
-            out.append(
-                {
-                    "t": slot,
-                    "side": "buy" if o.get("side") == "buy" else "sell",
-                    "status": o.get("status"),
-                    "qty": _num(o.get("qty")),
-                    "price": _num(o.get("fill_price")),
-                    "reason": "; ".join(str(r) for r in o.get("reasons") or [])[:200],
-                }
-            )
-    out.sort(key=lambda m: m["t"])  # the library wants markers in time order
-    return {"markers": out, "total": total}
+def markers(orders: Sequence[Mapping[str, Any]], grid_s: Sequence[int]) -> dict[str, Any]:
+    """Filled buys, filled sells and blocked orders, counted per bucket of the grid (bucket times are their last
+    bar's). A fill is placed at its fill time (`fill_ts`, the next bar's open), else at its decision time; an
+    order after the last bucket goes to the last one. One marker per bucket and kind keeps a busy run readable."""
+    total = {"buy": 0, "sell": 0, "blocked": 0}
+    rows: list[tuple[str, float, Mapping[str, Any]]] = []
+    for o in orders:
+        status = o.get("status")
+        if status == "filled":
+            kind = "buy" if o.get("side") == "buy" else "sell"
+            ts = _order_time(o.get("fill_ts")) or _order_time(o.get("ts"))
+        elif status == "blocked":
+            kind, ts = "blocked", _order_time(o.get("ts"))
+        else:
+            continue
+        if ts is not None:
+            rows.append((kind, ts.timestamp(), o))
+            total[kind] += 1
+    out: list[dict[str, Any]] = []
+    if grid_s and rows:
+        grid = np.asarray(grid_s, dtype="int64")
+        slots = grid[np.minimum(np.searchsorted(grid, np.array([r[1] for r in rows]), side="left"), len(grid) - 1)]
+        merged: dict[tuple[int, str], dict[str, Any]] = {}
+        for (kind, _, o), slot in zip(rows, slots.tolist()):
+            m = merged.get((slot, kind))
+            if m is None:
+                m = merged[(slot, kind)] = {"t": slot, "kind": kind, "n": 0, "qty": 0.0, "value": 0.0, "reason": ""}
+            m["n"] += 1
+            qty, price = _num(o.get("qty")), _num(o.get("fill_price"))
+            if qty is not None:
+                m["qty"] += qty
+                if price is not None:
+                    m["value"] += qty * price
+            if kind == "blocked" and not m["reason"]:
+                m["reason"] = "; ".join(str(r) for r in o.get("reasons") or [])[:200]
+        for m in merged.values():
+            m["price"] = round(m["value"] / m["qty"], 8) if m["qty"] and m["value"] else None  # average fill
+            m["qty"] = round(m["qty"], 10)
+            del m["value"]
+            out.append(m)
+    out.sort(key=lambda m: (m["t"], m["kind"]))  # the library wants markers in time order
+    return {"markers": out, "totals": total}
 
 
 def chart_script(payload: Mapping[str, Any]) -> str:

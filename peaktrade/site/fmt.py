@@ -25,6 +25,7 @@ _LABELS = {
     "return_pct": "Return",
     "fill_rate": "Fill rate",
     "max_daily_loss_pct": "Max daily loss (%)",
+    "max_daily_loss_abs": "Max daily loss (amount)",
 }
 
 
