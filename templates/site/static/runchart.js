@@ -7,9 +7,10 @@
 (function () {
   "use strict";
   var data = window.PEAKTRADE_CHART, LWC = window.LightweightCharts;
-  var box = document.getElementById("run-chart"), legend = document.getElementById("run-chart-legend");
-  if (!box || !data || !LWC || !data.t || !data.t.length) { return; }
-  box.hidden = false;  /* the library measures its container: show it before drawing */
+  var wrap = document.getElementById("run-chart-wrap"), box = document.getElementById("run-chart");
+  var legend = document.getElementById("run-chart-legend");
+  if (!wrap || !box || !data || !LWC || !data.t || !data.t.length) { return; }
+  wrap.hidden = false;  /* the library measures its container: show it before drawing */
   var cur = data.currency || "", n = data.t.length;
   function num(v, digits) {
     if (v === null || v === undefined) { return "-"; }
@@ -103,7 +104,7 @@
   chart.subscribeCrosshairMove(show);
   show(null);
   var fit = document.getElementById("run-chart-fit");
-  if (fit) { fit.hidden = false; fit.addEventListener("click", function () { chart.timeScale().fitContent(); }); }
+  if (fit) { fit.addEventListener("click", function () { chart.timeScale().fitContent(); }); }
   var fallback = document.getElementById("svg-charts");
   if (fallback) { fallback.hidden = true; }
   box.setAttribute("data-rendered", String(marks.length));
