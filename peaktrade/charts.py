@@ -9,19 +9,28 @@ import numpy as np
 
 
 def downsample_minmax(xs: np.ndarray, ys: np.ndarray, buckets: int = 300) -> tuple[np.ndarray, np.ndarray]:
-    """Keep each bucket's minimum and maximum (in time order), so spikes survive (striding would drop them)."""
+    """Keep each bucket's minimum and maximum (in time order), so spikes survive (striding would drop them).
+
+    The first and the final point are always kept: the final one is the "last" value and the end of the time
+    axis, and it is rarely its bucket's minimum or maximum.
+    """
+    idx = minmax_indices(ys, buckets)
+    return xs[idx], ys[idx]
+
+
+def minmax_indices(ys: np.ndarray, buckets: int = 300) -> np.ndarray:
+    """Sorted indices into `ys` that `downsample_minmax` keeps (all of them when `ys` is short)."""
     n = len(ys)
     if n <= 2 * buckets:
-        return xs, ys
+        return np.arange(n)
     k = n // buckets
     body = ys[: k * buckets].reshape(buckets, k)
     base = np.arange(buckets) * k
-    idx = np.concatenate([base + body.argmin(axis=1), base + body.argmax(axis=1)])
+    idx = [base + body.argmin(axis=1), base + body.argmax(axis=1), np.array([0, n - 1])]
     if k * buckets < n:  # the remainder forms one more bucket
         tail = ys[k * buckets :]
-        idx = np.concatenate([idx, [k * buckets + tail.argmin(), k * buckets + tail.argmax()]])
-    idx = np.unique(idx)
-    return xs[idx], ys[idx]
+        idx.append(np.array([k * buckets + tail.argmin(), k * buckets + tail.argmax()]))
+    return np.unique(np.concatenate(idx))
 
 
 def _fmt(value: float, percent: bool) -> str:
@@ -38,8 +47,8 @@ def line_chart(
     *,
     title: str,
     percent: bool = False,
-    width: int = 720,
-    height: int = 180,
+    width: int = 1200,
+    height: int = 200,
     colour: str = "#2a7",
 ) -> str:
     """An SVG chart of `values` over epoch-millisecond `times_ms` (x from the real timestamps, so gaps show)."""

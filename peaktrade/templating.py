@@ -56,6 +56,17 @@ def environment(kind: str):
         time=views.fmt_time,
         short=views.short_id,
     )
+    if kind == "site":
+        from peaktrade.site import chartdata, fmt
+
+        env.filters.update(
+            money_ccy=fmt.money_ccy,
+            metric=fmt.metric_text,
+            limit=fmt.limit_text,
+            label=fmt.metric_label,
+            when=fmt.short_time,
+            sparkline=chartdata.sparkline_svg,
+        )
     return env
 
 

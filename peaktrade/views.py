@@ -39,7 +39,15 @@ def percent(fraction: float | None) -> str:
 
 
 def short_id(text: str, limit: int = 25) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters, keeping the end: ids share their prefix (`session_2026…`) and differ at the end
+    (time, mode, random hex), so `…080645_shadow_34fff7` tells two sessions apart where a cut tail would not."""
+    if len(text) <= limit:
+        return text
+    tail = text[len(text) - limit + 1 :]
+    cut = tail.find("_")
+    if 0 <= cut < len(tail) // 2:  # start at a whole part (`…080645_…`, not `…1121_080645_…`)
+        tail = tail[cut + 1 :]
+    return "…" + tail
 
 
 def _metric(record: Mapping[str, Any], key: str) -> Any:

@@ -41,15 +41,20 @@ def test_golden_site_tree(workspace: Path) -> None:
     out = build(workspace)
     assert out.returncode == 0, out.stderr
     built = tree(workspace / "site")
+    # static/ is a verbatim copy of templates/site/static (the vendored chart library): compared with its
+    # source, not kept twice in the repository
+    static = {k: v for k, v in built.items() if k.startswith("static/")}
+    assert static == {f"static/{k}": v for k, v in tree(ROOT / "templates/site/static").items()}
+    built = {k: v for k, v in built.items() if not k.startswith("static/")}
     if REGEN:
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(workspace / "site", GOLDEN)
+        shutil.copytree(workspace / "site", GOLDEN, ignore=lambda d, names: ["static"] if d.endswith("/site") else [])
     golden = tree(GOLDEN)
     assert sorted(built) == sorted(golden)
     for name, data in built.items():
         assert data == golden[name], f"{name} differs from the golden tree; regenerate if intended"
     again = build(workspace, "--full")  # deterministic for a fixed clock
-    assert again.returncode == 0 and tree(workspace / "site") == built
+    assert again.returncode == 0 and {k: v for k, v in tree(workspace / "site").items() if k in built} == built
 
 
 def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
@@ -59,7 +64,7 @@ def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
     tile = index[index.index('id="snapshot-tile"') : index.index("</div>\n<h2>Sessions")]
     assert "session_20250101_120000_shadow_bbbb02" in tile and "RUN" in tile and "running" in tile
     assert 'class="badge mode-shadow"' in tile and '<meta http-equiv="refresh" content="60">' in index
-    assert 'title="session_20250101_000000_paper_aaaa01">session_20250101_000000_…</a>' in index
+    assert 'title="session_20250101_000000_paper_aaaa01">…000000_paper_aaaa01</a>' in index  # the distinct end
     assert "Generated 2025-01-01 14:00:00 UTC" in index and "data as of" in index
     for href in re.findall(r'href="(?!data:)([^"]+)"', index):
         assert not href.startswith(("/", "http")), href
@@ -72,7 +77,7 @@ def test_live_track_tile_table_and_relative_links(workspace: Path) -> None:
     # became stale: its page is re-rendered, and so is every page, because the health badge turned DEGRADED
     assert "2 run pages" in later.stdout
     index = (workspace / "site/index.html").read_text()
-    assert "Stale run" in index and "STALE" in index
+    assert "is stale: no heartbeat for 60 min" in index and "STALE" in index
     assert "STALE" in (workspace / "site/runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002.html").read_text()
 
 
@@ -227,7 +232,8 @@ def test_incremental_rebuilds_only_what_changed(workspace: Path) -> None:
     assert "0 run pages, 0 session pages re-rendered" in second.stdout and run_page.stat().st_mtime_ns == before
     meta = workspace / "live_runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002/meta.json"
     meta.write_text(meta.read_text().replace('"notes": "note"', '"notes": "changed"'))
-    assert "1 run pages, 0 session pages" in build(workspace).stdout
+    # the run is running: its session's page shows the run's numbers, so it is re-rendered with it
+    assert "1 run pages, 1 session pages" in build(workspace).stdout
     assert "2 run pages, 3 session pages" in build(workspace, "--full").stdout
     shutil.rmtree(workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001")
     build(workspace)
@@ -337,3 +343,50 @@ def test_site_serve_serves_the_built_site(workspace: Path) -> None:
 def test_serve_without_a_build_says_what_to_do(workspace: Path, missing: str) -> None:
     out = run_cli("site", "serve", cwd=workspace)
     assert out.returncode == 2 and "run `peaktrade site build` first" in out.stderr
+
+
+def test_static_json_filters_mirror_the_query_strings(workspace: Path) -> None:
+    """`api/live_sessions?mode=shadow&status=failed` becomes `api/live_sessions/mode/shadow/status/failed.json`."""
+    make_workspace(workspace)
+    assert build(workspace).returncode == 0
+    api = workspace / "site/api/live_sessions"
+
+    def ids(rel: str) -> list[str]:
+        return [s["session_id"] for s in json.loads((api / rel).read_text())]
+
+    assert ids("mode/shadow.json") == [
+        "session_20250101_120000_shadow_bbbb02",
+        "session_20250101_060000_shadow_cccc03",
+    ]
+    assert ids("status/completed.json") == ["session_20250101_000000_paper_aaaa01"]
+    assert ids("mode/shadow/status/failed.json") == ["session_20250101_060000_shadow_cccc03"]
+    assert not (api / "mode/paper/status/failed.json").exists()  # no such session: no file (a static 404)
+    row = json.loads((api / "mode/shadow/status/failed.json").read_text())[0]
+    assert {"session_id", "mode", "status", "realized_pnl", "max_drawdown", "num_orders", "started_at"} <= set(row)
+    # the failed session goes: its filter files go with it
+    next((workspace / "reports/experiments/live_sessions").glob("*cccc03.json")).unlink()
+    assert build(workspace).returncode == 0
+    assert not (api / "status/failed.json").exists() and not (api / "mode/shadow/status/failed.json").exists()
+    assert ids("mode/shadow.json") == ["session_20250101_120000_shadow_bbbb02"]
+
+
+def test_dead_writer_is_marked_dead_in_words_and_colour(workspace: Path) -> None:
+    """On this host, a running run whose process is gone reads DEAD at once (no waiting for a stale heartbeat)."""
+    from peaktrade import liveness
+
+    make_workspace(workspace)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a real process that has exited: its pid is free (and if reused, its start time differs)
+    meta_path = workspace / "live_runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002/meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(host=liveness.this_host(), pid=gone.pid, pid_start_ticks=1)
+    meta_path.write_text(json.dumps(meta))
+    assert build(workspace).returncode == 0
+    index = (workspace / "site/index.html").read_text()
+    tile = index[index.index('id="snapshot-tile"') : index.index("<h2>Sessions")]
+    assert '<span class="badge st-dead" title="its process is gone">DEAD</span>' in tile
+    assert "dead: its process is gone" in index  # the warning above the tile
+    run_page = (workspace / "site/runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002.html").read_text()
+    assert "DEAD" in run_page and "peaktrade runs recover" in run_page
+    session_page = (workspace / "site/sessions/session_20250101_120000_shadow_bbbb02.html").read_text()
+    assert "st-dead" in session_page

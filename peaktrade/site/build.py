@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import coerce, healthlog, jobs, registry, safeio, views
+from peaktrade import coerce, healthlog, jobs, liveness, registry, safeio, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
@@ -34,9 +34,9 @@ from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError, LockHeld
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
-from peaktrade.site import healthview, model
+from peaktrade.site import chartdata, healthview, live, model
 from peaktrade.site.workers import remove_temps, worker_pool
-from peaktrade.templating import environment, template_hash
+from peaktrade.templating import environment, template_dir, template_hash
 
 GEN_VERSION = "1"
 JOB = "site-build"
@@ -45,6 +45,7 @@ API_SESSIONS = 100
 TAIL_ROWS = 50
 TIMELINE_ORDERS = 200
 ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
+_FINAL = ("completed", "failed", "aborted")
 HEALTH_HISTORY = "api/health/history.json"
 NAV = (
     ("index.html", "Live-Track", "index"),
@@ -114,6 +115,7 @@ class _Build:
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
         self.workers = 1
+        self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
 
     def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
@@ -151,6 +153,7 @@ class _Build:
         if old is None:
             self.full = True
         self.out.mkdir(parents=True, exist_ok=True)
+        self._copy_static()
         inp, run_fps, session_fps = self._gather()
         if manifest_problem:
             inp.problems.insert(0, manifest_problem)
@@ -164,16 +167,28 @@ class _Build:
             generated_at=inp.now,
             data_time=model.newest_data_time(inp),
             labels=views.STATUS_LABELS,
+            currency=inp.currency,
+            built_epoch=int(inp.now.timestamp()),
+            stale_after=freshness_limit(inp.refresh_seconds),
         )
         data_time = self.base["data_time"]
         self.base["data_age"] = views.age_text((inp.now - data_time).total_seconds()) if data_time else "-"
+        self.base["data_epoch"] = int(data_time.timestamp()) if data_time else 0
         changed_runs = [r for r in inp.runs if self.full or old["runs"].get(r.run_id) != r.fingerprint]
-        changed_sessions = [
-            e
+        # a running session's page shows its run's numbers: it changes whenever its run does
+        page_fps = {
+            sid: fp + "|" + run_fps.get(str(e.get("run_id")), "-") if e.get("status") not in _FINAL else fp
             for e in inp.sessions
-            if self.full or old["sessions"].get(e["session_id"]) != session_fps[e["session_id"]]
+            for sid, fp in [(e["session_id"], session_fps[e["session_id"]])]
+        }
+        changed_sessions = [
+            e for e in inp.sessions if self.full or old["sessions"].get(e["session_id"]) != page_fps[e["session_id"]]
         ]
-        links = _Links({r.run_id for r in inp.runs}, {e["session_id"] for e in inp.sessions})
+        links = _Links(
+            {r.run_id for r in inp.runs},
+            {e["session_id"] for e in inp.sessions},
+            {r.run_id: self.live[r.run_id] for r in inp.runs},
+        )
         self._write_leaves(changed_runs, changed_sessions, links)
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
@@ -185,8 +200,8 @@ class _Build:
             self._write_session_lists(inp)
         self._write_summaries(inp, health)
         health_fp = self._write_health_history(old)
-        self._remove_gone(old, run_fps, session_fps)
-        self._save_manifest(run_fps, session_fps, registry_fp, badge=badge, health_files=health_fp)
+        self._remove_gone(old, run_fps, page_fps)
+        self._save_manifest(run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp)
         return BuildResult(
             self.out,
             self.written,
@@ -231,6 +246,8 @@ class _Build:
             # A run page links to its session page only while that page exists: re-render when it comes or goes.
             linked = "session" if meta.get("session_id") in session_ids else "no-session"
             runs.append(model.RunInfo(entry.run_id, meta, snap, f"{_fingerprint(entry.path, snap.state)}|{linked}"))
+            state = live.run_state(meta, snap, self.now, mon.stale_after_bars, mon.stale_min_seconds)
+            self.live[entry.run_id] = live.live_numbers(snap, state)
         alerts = self._alerts(problems)
         by_run = model.alerts_by_run(alerts)
         for info in runs:  # a run page shows its alerts: re-render it when they change
@@ -314,7 +331,9 @@ class _Build:
         try:
             # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
             reader = RunReader(run_dir, info.meta)
-            series = reader.events(["ts_bar", "equity", "drawdown", "position_size"])
+            series = reader.events(
+                ["ts_bar", "open", "high", "low", "close", "price", "equity", "drawdown", "position_size"]
+            )
             tail = reader.tail(TAIL_ROWS).to_pylist()
             orders = reader.orders()
             totals = reader.totals()
@@ -323,17 +342,19 @@ class _Build:
             return
         self.late_problems += [p for p in reader.problems if p not in self.late_problems]
         times = _numbers(series.column("ts_bar").cast(pa.int64()))
+        col = {name: _numbers(series.column(name)) for name in series.column_names if name != "ts_bar"}
         charts = "".join(
             [
-                line_chart(
-                    times, _numbers(series.column("equity")), title=f"Equity ({self.cfg.general.base_currency})"
-                ),
-                line_chart(times, _numbers(series.column("drawdown")), title="Drawdown", percent=True, colour="#c33"),
-                line_chart(
-                    times, _numbers(series.column("position_size")), title="Position (base units)", colour="#36c"
-                ),
+                line_chart(times, col["equity"], title=f"Equity ({self.cfg.general.base_currency})"),
+                line_chart(times, col["drawdown"], title="Drawdown", percent=True, colour="#c33"),
+                line_chart(times, col["position_size"], title="Position (base units)", colour="#36c"),
             ]
         )
+        grid = chartdata.series(np.floor(times / 1000.0), col)
+        marks = chartdata.markers(orders, grid["t"])
+        chart = {"currency": self.cfg.general.base_currency, "symbol": s.symbol, **grid, **marks}
+        self._write(f"runs/{info.run_id}.chart.js", chartdata.chart_script(chart).encode())
+        self._json(f"api/runs/{info.run_id}/sparkline.json", chartdata.sparkline_points(col["equity"]))
         age = views.age_text(s.heartbeat_age_seconds)
         self._json(f"api/runs/{info.run_id}/snapshot.json", model.run_snapshot_json(s))
         self._json(f"api/runs/{info.run_id}/tail.json", model.tail_json(tail))
@@ -347,6 +368,8 @@ class _Build:
             active="runs",
             s=s,
             charts=charts,
+            chart=chart,
+            lv=self.live[info.run_id],
             tail=tail,
             funnel=views.funnel(totals, orders),
             orders=list(reversed(orders[-TIMELINE_ORDERS:])),
@@ -364,12 +387,16 @@ class _Build:
         detail = model.session_detail(record)
         sid = entry["session_id"]
         self._json(f"api/live_sessions/{sid}.json", detail)
+        run_live = links.live.get(str(detail.get("run_id")))
+        state = live.session_state(record, run_live, self.now, self.cfg.live_monitoring.stale_min_seconds)
         self._page(
             f"sessions/{sid}.html",
             "session.html.j2",
             detail["status"] == "started",
             active="sessions",
-            s=detail,
+            s=live.with_live(detail, run_live, state),
+            error=record.get("error") if isinstance(record.get("error"), str) else None,
+            notes=record.get("notes") if isinstance(record.get("notes"), str) else None,
             run_link=detail.get("run_id") in links.run_ids,
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
         )
@@ -430,6 +457,25 @@ class _Build:
                 for s in summaries
             ],
         )
+        self._write_filter_json(summaries)
+
+    def _write_filter_json(self, summaries: list[dict[str, Any]]) -> None:
+        """Static equivalents of the seed's `api/live_sessions?mode=shadow&status=completed`: one file per mode,
+        per status and per mode x status, each the newest `API_SESSIONS` matches; files of values gone vanish."""
+        files: dict[str, list[dict[str, Any]]] = {}
+        for s in summaries:  # newest first, as the registry index is
+            mode, status = slug(str(s["mode"])), slug(str(s["status"]))
+            for rel in (f"mode/{mode}.json", f"status/{status}.json", f"mode/{mode}/status/{status}.json"):
+                rows = files.setdefault(rel, [])
+                if len(rows) < API_SESSIONS:
+                    rows.append(s)
+        base = self.out / "api/live_sessions"
+        for rel, rows in sorted(files.items()):
+            self._json(f"api/live_sessions/{rel}", rows)
+        for kind in ("mode", "status"):
+            for path in sorted((base / kind).rglob("*.json")) if (base / kind).is_dir() else []:
+                if path.relative_to(base).as_posix() not in files:
+                    path.unlink(missing_ok=True)
 
     def _write_summaries(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
         history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
@@ -438,9 +484,8 @@ class _Build:
         if history.problems:
             health["status"] = healthview.worst(health["status"], "degraded")
         newest = inp.sessions[:API_SESSIONS]
-        api_sessions = [
-            views.live_session_summary(r) for r in (self._record(inp, e) for e in newest) if r is not None
-        ]
+        records = [r for r in (self._record(inp, e) for e in newest) if r is not None]
+        api_sessions = [views.live_session_summary(r) for r in records]
         stats = model.stats_json(inp.sessions)
         self._json("api/live_sessions.json", api_sessions)
         self._json("api/live_sessions/stats.json", stats)
@@ -455,7 +500,14 @@ class _Build:
             .encode(),
         )
         self._write("metrics.prom", model.prometheus(inp).encode())
-        self._page("runs/index.html", "runs.html.j2", True, active="runs", runs=[r.snapshot for r in inp.runs])
+        self._page(
+            "runs/index.html",
+            "runs.html.j2",
+            True,
+            active="runs",
+            runs=[r.snapshot for r in inp.runs],
+            live=self.live,
+        )
         ops_page = healthview.page(health["latest"], history.results, self.cfg.health.timeline_results)
         self._page("health.html", "health.html.j2", True, active="health", ops=ops_page)
         self._json("api/alerts.json", inp.alerts)
@@ -468,13 +520,25 @@ class _Build:
             alert_runs=sorted({a["run_id"] for a in inp.alerts if a.get("run_id")}),
             run_ids={r.run_id for r in inp.runs},
         )
-        tile = api_sessions[0] if api_sessions else None
+        stale_min = self.cfg.live_monitoring.stale_min_seconds
+        table = []
+        for row, record in zip(api_sessions[:TABLE_ROWS], records):
+            run_live = self.live.get(str(row.get("run_id")))
+            shown = live.with_live(row, run_live, live.session_state(record, run_live, inp.now, stale_min))
+            shown["spark"] = self._sparkline(str(row.get("run_id"))) if run_live is not None else []
+            table.append(shown)
+        tile = table[0] if table else None
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
+        self._write(
+            "build-time.js",
+            f'window.PEAKTRADE_BUILD={{"built":{int(inp.now.timestamp())},"stale_after":'
+            f"{freshness_limit(inp.refresh_seconds)}}};\n".encode(),
+        )
         stale_runs = [
-            {"run_id": r.run_id, "age": views.age_text(r.snapshot.heartbeat_age_seconds), "state": r.snapshot.state}
+            {"run_id": r.run_id, **self.live[r.run_id]}
             for r in inp.runs
-            if r.snapshot.stale
+            if self.live[r.run_id]["state"] in (liveness.STALE, liveness.DEAD)
         ]
         self._page(
             "index.html",
@@ -483,12 +547,10 @@ class _Build:
             active="index",
             tile=tile,
             tile_run=tile_run.run_id if tile_run else None,
-            tile_stale=bool(tile_run and tile_run.snapshot.stale),
-            table=api_sessions[:TABLE_ROWS],
+            table=table,
             total_sessions=len(inp.sessions),
             stats=stats,
             stale_runs=stale_runs,
-            currency=inp.currency,
         )
 
     def _write_health_history(self, old: dict | None) -> str:
@@ -500,15 +562,41 @@ class _Build:
             self._json(HEALTH_HISTORY, {"results": history.results, "problems": history.problems})
         return fp
 
+    def _sparkline(self, run_id: str) -> list[float]:
+        """The equity points the run's page build left beside it (api/runs/<id>/sparkline.json): no event read."""
+        try:
+            points = json.loads((self.out / f"api/runs/{run_id}/sparkline.json").read_bytes())
+        except (OSError, ValueError):
+            return []
+        return points if isinstance(points, list) else []
+
+    def _copy_static(self) -> None:
+        """templates/site/static/ (the vendored chart library, its licence, our chart script) into site/static/,
+        rewriting only files whose bytes differ."""
+        src = template_dir() / "site" / "static"
+        for path in sorted(src.rglob("*")):
+            if not path.is_file():
+                continue
+            rel = "static/" + path.relative_to(src).as_posix()
+            data = path.read_bytes()
+            try:
+                if (self.out / rel).read_bytes() == data:
+                    continue
+            except OSError:
+                pass
+            self._write(rel, data)
+
     def _remove_gone(self, old: dict | None, run_fps: dict[str, str], session_fps: dict[str, str]) -> None:
         if not old:
             return
         for run_id in set(old["runs"]) - set(run_fps):
             for rel in (
                 f"runs/{run_id}.html",
+                f"runs/{run_id}.chart.js",
                 f"api/runs/{run_id}/snapshot.json",
                 f"api/runs/{run_id}/tail.json",
                 f"api/runs/{run_id}/alerts.json",
+                f"api/runs/{run_id}/sparkline.json",
             ):
                 (self.out / rel).unlink(missing_ok=True)
         for sid in set(old["sessions"]) - set(session_fps):
@@ -560,10 +648,11 @@ class _Build:
 
 @dataclass(frozen=True)
 class _Links:
-    """What exists in this build, so no page links to one that is not there."""
+    """What exists in this build, so no page links to one that is not there; and each run's live numbers."""
 
     run_ids: set[str]
     session_ids: set[str]
+    live: dict[str, dict[str, Any]]  # run id -> its live numbers and writer state (site.live)
 
 
 def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
@@ -585,9 +674,16 @@ def _leaf_worker(
 ) -> tuple[int, list[str]]:
     b = _Build(cfg, out, True, now)
     b.base = base
+    b.live = links.live
     b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, links)
     return b.written, b.late_problems
+
+
+def freshness_limit(refresh_seconds: int) -> int:
+    """Seconds after which a page's data counts as stale in the browser: three refresh intervals (cron missed
+    two builds), at least three minutes."""
+    return max(3 * int(refresh_seconds), 180)
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""Numbers as an operator reads them on a page: money with the base currency, fractions as %, a limit of 0 as
+"off". Pure; used as Jinja filters (peaktrade.templating) and by the page models.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from peaktrade.clock import parse_ts
+
+# metric key -> how to show it; keys not listed are shown as plain numbers
+_MONEY = {"realized_pnl", "unrealized_pnl", "fees", "final_equity", "start_equity", "equity", "cash"}
+_SIGNED = {"realized_pnl", "unrealized_pnl"}
+_FRACTION = {"max_drawdown", "drawdown", "fill_rate"}
+_PERCENT_POINTS = {"return_pct", "max_daily_loss_pct"}  # already in percent (5.0 = 5 %)
+_COUNT_LIMITS = {"max_open_positions"}
+_LABELS = {
+    "num_orders": "Orders",
+    "num_trades": "Trades (filled orders)",
+    "num_blocked": "Blocked orders",
+    "steps": "Bars processed",
+    "fees": "Fees paid",
+    "return_pct": "Return",
+    "fill_rate": "Fill rate",
+    "max_daily_loss_pct": "Max daily loss (%)",
+    "max_daily_loss_abs": "Max daily loss (amount)",
+}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def money_ccy(value: Any, currency: str = "", signed: bool = False) -> str:
+    """`1,234.50 EUR` (`+1,234.50 EUR` when signed); `-` for a missing number."""
+    v = _number(value)
+    if v is None:
+        return "-"
+    text = f"{v:+,.2f}" if signed else f"{v:,.2f}"
+    return f"{text} {currency}".rstrip()
+
+
+def metric_text(key: str, value: Any, currency: str = "") -> str:
+    """One registry metric as text: PnL and equity as money, drawdown and fill rate as %, counts as integers."""
+    v = _number(value)
+    if v is None:
+        return "-" if value is None else str(value)
+    if key in _MONEY:
+        return money_ccy(v, currency, signed=key in _SIGNED)
+    if key in _FRACTION:
+        return f"{v * 100:.2f}%"
+    if key in _PERCENT_POINTS:
+        return f"{v:+.2f}%" if key == "return_pct" else f"{v:g}%"
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.6g}"
+
+
+def limit_text(key: str, value: Any, currency: str = "") -> str:
+    """A risk limit: 0 (or less) disables it, so it reads "off"; else money, % or a count."""
+    v = _number(value)
+    if v is None:
+        return "-" if value is None else str(value)
+    if v <= 0:
+        return "off"
+    if key in _PERCENT_POINTS:
+        return f"{v:g}% of the day's starting equity"
+    if key in _COUNT_LIMITS:
+        return f"{int(v):,}"
+    return money_ccy(v, currency)
+
+
+def short_time(value: Any) -> str:
+    """`2026-11-21 08:06` (UTC, minutes): for table cells, whose column header says UTC."""
+    ts = value if isinstance(value, datetime) else parse_ts(value)
+    return ts.strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def metric_label(key: str) -> str:
+    """`max_drawdown` -> `Max drawdown`, `realized_pnl` -> `Realized PnL`, `num_blocked` -> `Blocked orders`."""
+    if key in _LABELS:
+        return _LABELS[key]
+    words = key.replace("_", " ").split()
+    out = " ".join({"pnl": "PnL", "pct": "%", "num": "number of"}.get(w, w) for w in words)
+    return out[:1].upper() + out[1:]

@@ -1,0 +1,1 @@
+window.PEAKTRADE_BUILD={"built":1735740000,"stale_after":180};
