@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.artifacts import RunReader, latest_run_dir
+from peaktrade.artifacts.legacy import to_rows
+from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.clock import parse_ts, utcnow
 from peaktrade.models import TIMEFRAMES
 
@@ -142,18 +144,27 @@ def build_snapshot(
 
 
 def load_run_snapshot(
-    run_dir: Path, *, now: datetime | None = None, stale_bars: int = 3, stale_min_seconds: float = 300.0
+    run_dir: Path,
+    *,
+    now: datetime | None = None,
+    stale_bars: int = 3,
+    stale_min_seconds: float = 300.0,
+    summaries: SummaryCache | None = None,
 ) -> LiveRunSnapshot:
-    """Snapshot of one run; `FileNotFoundError` if the run directory (or its meta.json) is missing."""
-    reader = RunReader(Path(run_dir))
+    """Snapshot of one run; `FileNotFoundError` if the run directory (or its meta.json) is missing.
+
+    Runs in the original format have their totals derived once per event-file fingerprint (in-process, and
+    in `summaries`' state file when given).
+    """
+    reader = RunReader(Path(run_dir), summaries)
     meta = dict(reader.meta)
     meta.setdefault("run_id", reader.run_id)
     return build_snapshot(meta, reader.totals(), reader.last_event(), now or utcnow(), stale_bars, stale_min_seconds)
 
 
-def load_run_tail(run_dir: Path, n: int = 15) -> list[LiveRunTailRow]:
+def load_run_tail(run_dir: Path, n: int = 15, summaries: SummaryCache | None = None) -> list[LiveRunTailRow]:
     """The last `n` events, oldest first."""
-    rows = RunReader(Path(run_dir)).tail(n).to_pylist()
+    rows = to_rows(RunReader(Path(run_dir), summaries).tail(n))
     return [
         LiveRunTailRow(
             ts_bar=r["ts_bar"],

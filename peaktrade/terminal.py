@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from peaktrade import monitoring
+from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.errors import ArtifactError
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -34,6 +35,7 @@ class MonitorOptions:
     colors: bool
     stale_bars: int = 3
     stale_min_seconds: float = 300.0
+    state_dir: Path | None = None  # where summaries of runs in the original format are cached
 
 
 def fit(line: str, width: int) -> str:
@@ -88,11 +90,15 @@ def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, r
 
 
 def loader(opts: MonitorOptions) -> Callable[[], tuple]:
+    # Totals of a run in the original format are derived once per event-file fingerprint and kept in state/.
+    summaries = SummaryCache(opts.state_dir)
+
     def load() -> tuple:
         snapshot = monitoring.load_run_snapshot(
-            opts.run_dir, stale_bars=opts.stale_bars, stale_min_seconds=opts.stale_min_seconds
+            opts.run_dir, stale_bars=opts.stale_bars, stale_min_seconds=opts.stale_min_seconds, summaries=summaries
         )
-        tail = monitoring.load_run_tail(opts.run_dir, opts.rows) if opts.view in ("tail", "both") else []
+        tail = monitoring.load_run_tail(opts.run_dir, opts.rows, summaries) if opts.view in ("tail", "both") else []
+        summaries.save()
         return snapshot, tail
 
     return load

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from peaktrade.artifacts import legacy
+from peaktrade.artifacts import legacy, summaries
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.journal import list_segments, read_segment
 from peaktrade.errors import ArtifactError, RunNotFound
@@ -24,10 +24,15 @@ _RETRIES = 5
 
 
 class RunReader:
-    """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json."""
+    """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json.
 
-    def __init__(self, run_dir: Path):
+    Runs without our summary in meta.json (Peak_Trade's) get their totals, last event and tail from
+    `summaries` (derived once per event-file fingerprint); pass the job's `SummaryCache` to persist them.
+    """
+
+    def __init__(self, run_dir: Path, summaries: summaries.SummaryCache | None = None):
         self.run_dir = Path(run_dir)
+        self._summaries = summaries
         meta_path = self.run_dir / S.META
         if not meta_path.is_file():
             raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
@@ -42,6 +47,9 @@ class RunReader:
         """The last `n` events, oldest first, normalized to `EVENT_SCHEMA`."""
         if n <= 0:
             return S.EVENT_SCHEMA.empty_table()
+        derived = self._derived_tail(n)
+        if derived is not None:
+            return derived
         for _ in range(_RETRIES):
             try:
                 table = self._tail(n)
@@ -54,8 +62,7 @@ class RunReader:
         """Every event of the run (normalized); `columns` projects for speed."""
         for _ in range(_RETRIES):
             try:
-                table = self._all()
-                return table.select(columns) if columns else table
+                return self._all(columns)
             except FileNotFoundError:
                 time.sleep(0.02)
         raise ArtifactError(f"{self.run_dir}: events kept changing while reading; try again")
@@ -65,13 +72,19 @@ class RunReader:
         summary = self.meta.get("summary")
         if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
             return dict(summary["totals"])
-        return legacy.totals_from_table(self.events())
+        derived = self._summary()
+        if derived is not None:
+            return dict(derived.totals)
+        return legacy.totals_from_table(self.events(list(legacy.TOTALS_COLUMNS)))
 
     def last_event(self) -> dict[str, Any] | None:
         """The newest event as a dict (from meta for our runs: no event file is opened)."""
         summary = self.meta.get("summary")
         if isinstance(summary, dict) and summary.get("last"):
             return dict(summary["last"])
+        derived = self._summary()
+        if derived is not None:
+            return dict(derived.last) if derived.last else None
         rows = self.tail(1).to_pylist()
         return rows[-1] if rows else None
 
@@ -80,6 +93,38 @@ class RunReader:
         return read_orders(self.run_dir / S.ORDERS)
 
     # -- internals ------------------------------------------------------------------------------------------
+
+    def _event_file(self) -> Path | None:
+        """The one event file of a run without our summary (Peak_Trade's), else None."""
+        summary = self.meta.get("summary")
+        if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
+            return None
+        return summaries.event_file(self.run_dir)
+
+    def _summary(self, need_tail: bool = False) -> summaries.Summary | None:
+        path = self._event_file()
+        if path is None:
+            return None
+        cache = self._summaries if self._summaries is not None else summaries.SummaryCache(None)
+        try:
+            return cache.get(self.run_dir, path, need_tail=need_tail)
+        except FileNotFoundError:  # replaced between the check and the read: the slow path copes
+            return None
+
+    def _derived_tail(self, n: int) -> pa.Table | None:
+        """The tail of a run in the original format: from its summary, streamed once per fingerprint."""
+        path = self._event_file()
+        if path is None:
+            return None
+        try:
+            if n > summaries.TAIL_KEEP:
+                tail = summaries.derive(path, keep=n).tail
+            else:
+                derived = self._summary(need_tail=True)
+                tail = derived.tail if derived is not None else None
+        except FileNotFoundError:
+            return None
+        return tail.slice(max(0, tail.num_rows - n)) if tail is not None else None
 
     def _tail(self, n: int) -> pa.Table:
         final = self.run_dir / S.EVENTS
@@ -101,23 +146,25 @@ class RunReader:
             return _parquet_tail(final, n)
         return self._legacy_or_empty()
 
-    def _all(self) -> pa.Table:
+    def _all(self, columns: list[str] | None = None) -> pa.Table:
         final = self.run_dir / S.EVENTS
         if final.exists():
-            return legacy.normalize(_read_parquet(final))
+            return legacy.normalize(_read_parquet(final, columns), columns)
         segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
         tables = [t for t in (read_segment(p, S.EVENT_SCHEMA)[0] for p in segments) if t is not None]
         if tables:
-            return pa.concat_tables(tables)
+            table = pa.concat_tables(tables)
+            return table.select(columns) if columns else table
         if final.exists():
-            return legacy.normalize(_read_parquet(final))
-        return self._legacy_or_empty()
+            return legacy.normalize(_read_parquet(final, columns), columns)
+        return self._legacy_or_empty(columns)
 
-    def _legacy_or_empty(self) -> pa.Table:
+    def _legacy_or_empty(self, columns: list[str] | None = None) -> pa.Table:
         csv_path = self.run_dir / S.LEGACY_CSV
         if csv_path.exists():
-            return legacy.normalize(_read_csv(csv_path))
-        return S.EVENT_SCHEMA.empty_table()
+            return legacy.normalize(_read_csv(csv_path), columns)
+        table = S.EVENT_SCHEMA.empty_table()
+        return table.select(columns) if columns else table
 
 
 def load_meta(path: Path) -> dict[str, Any]:
@@ -133,11 +180,17 @@ def load_meta(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_parquet(path: Path) -> pa.Table:
-    """Open once and parse from the handle: path-based readers race with os.replace."""
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Open once and parse from the handle: path-based readers race with os.replace.
+
+    With `columns` (names of `EVENT_SCHEMA`), only the file's columns that can feed them are decoded.
+    """
     try:
         with open(path, "rb") as fh:
-            return pq.read_table(fh)
+            pf = pq.ParquetFile(fh)
+            if columns is None:
+                return pf.read()
+            return pf.read(columns=legacy.source_columns(columns, pf.schema_arrow.names))
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise

@@ -23,6 +23,7 @@ import pyarrow as pa
 from peaktrade import registry, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
+from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.atomic import write_bytes
 from peaktrade.charts import line_chart
 from peaktrade.clock import utcnow
@@ -81,6 +82,8 @@ class _Build:
         self.manifest_path = Path(settings.paths.state_dir) / "site-manifest.json"
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        # Totals of runs in the original format, derived once per event-file fingerprint (state/).
+        self.summaries = SummaryCache(settings.paths.state_dir)
 
     def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], run_ids: set[str]) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
@@ -138,6 +141,8 @@ class _Build:
         self._write_summaries(inp, health)
         self._remove_gone(old, run_fps, session_fps)
         self._save_manifest(run_fps, session_fps, registry_fp)
+        self.summaries.forget_missing({str(e.path.absolute()) for e in self._scanned})
+        self.summaries.save()
         return BuildResult(
             self.out,
             self.written,
@@ -152,7 +157,7 @@ class _Build:
     def _gather(self) -> tuple[model.SiteInput, dict[str, str], dict[str, str]]:
         cfg = self.cfg
         mon = cfg.live_monitoring
-        problems: list[str] = []
+        problems: list[str] = list(self.summaries.problems)
         reg = registry.scan(cfg.paths.registry_dir, Path(cfg.paths.state_dir) / "registry-index.json")
         problems += reg.problems
         sessions = [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
@@ -162,11 +167,12 @@ class _Build:
             if not ID_PATTERN.match(e.get("session_id") or "")
         ]
         scan = scan_runs(cfg.paths.runs_dir)
+        self._scanned = scan.runs
         problems += scan.problems
         runs = []
         for entry in scan.runs:
             try:
-                reader = RunReader(entry.path)
+                reader = RunReader(entry.path, self.summaries)
                 meta = dict(reader.meta)
                 meta["run_id"] = entry.run_id
                 snap = model.run_snapshot(
@@ -227,7 +233,7 @@ class _Build:
         run_dir = Path(self.cfg.paths.runs_dir) / info.run_id
         s = info.snapshot
         try:
-            reader = RunReader(run_dir)
+            reader = RunReader(run_dir, self.summaries)
             series = reader.events(["ts_bar", "equity", "drawdown", "position_size"])
             tail = reader.tail(TAIL_ROWS).to_pylist()
             orders = reader.orders()
