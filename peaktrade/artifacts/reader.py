@@ -30,9 +30,20 @@ class RunReader:
     `summaries` (derived once per event-file fingerprint); pass the job's `SummaryCache` to persist them.
     """
 
-    def __init__(self, run_dir: Path, summaries: summaries.SummaryCache | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        summaries: summaries.SummaryCache | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        """`meta`: the run's meta.json as a scan just parsed it (saves parsing it twice per build)."""
         self.run_dir = Path(run_dir)
         self._summaries = summaries
+        self._derived: summaries.Summary | None = None
+        if meta is not None:
+            self.meta = meta
+            self.is_legacy = "schema_version" not in self.meta
+            return
         meta_path = self.run_dir / S.META
         if not meta_path.is_file():
             raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
@@ -102,14 +113,17 @@ class RunReader:
         return summaries.event_file(self.run_dir)
 
     def _summary(self, need_tail: bool = False) -> summaries.Summary | None:
+        if self._derived is not None and (self._derived.tail is not None or not need_tail):
+            return self._derived  # one reader is one view: the file is checked once
         path = self._event_file()
         if path is None:
             return None
         cache = self._summaries if self._summaries is not None else summaries.SummaryCache(None)
         try:
-            return cache.get(self.run_dir, path, need_tail=need_tail)
+            self._derived = cache.get(self.run_dir, path, need_tail=need_tail)
         except FileNotFoundError:  # replaced between the check and the read: the slow path copes
             return None
+        return self._derived
 
     def _derived_tail(self, n: int) -> pa.Table | None:
         """The tail of a run in the original format: from its summary, streamed once per fingerprint."""

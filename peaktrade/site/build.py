@@ -172,7 +172,7 @@ class _Build:
         runs = []
         for entry in scan.runs:
             try:
-                reader = RunReader(entry.path, self.summaries)
+                reader = RunReader(entry.path, self.summaries, meta=entry.meta)
                 meta = dict(reader.meta)
                 meta["run_id"] = entry.run_id
                 snap = model.run_snapshot(
