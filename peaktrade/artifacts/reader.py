@@ -27,18 +27,19 @@ class RunReader:
     """Read-only view of one run directory. Raises `RunNotFound` if there is no meta.json.
 
     Runs without our summary in meta.json (Peak_Trade's) get their totals, last event and tail from
-    `summaries` (derived once per event-file fingerprint); pass the job's `SummaryCache` to persist them.
+    `artifacts.summaries` (derived once per event-file fingerprint); pass the job's `SummaryCache` as
+    `summary_cache` to keep them in state/.
     """
 
     def __init__(
         self,
         run_dir: Path,
-        summaries: summaries.SummaryCache | None = None,
+        summary_cache: summaries.SummaryCache | None = None,
         meta: dict[str, Any] | None = None,
     ):
         """`meta`: the run's meta.json as a scan just parsed it (saves parsing it twice per build)."""
         self.run_dir = Path(run_dir)
-        self._summaries = summaries
+        self._summaries = summary_cache
         self._derived: summaries.Summary | None = None
         if meta is not None:
             self.meta = meta
