@@ -18,6 +18,8 @@ from typing import Any
 
 from peaktrade import terminal
 from peaktrade.artifacts import RunReader, latest_run_dir
+from peaktrade.artifacts.legacy import to_rows
+from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.clock import parse_ts, utcnow
 from peaktrade.status import NOT_RUNNING, run_state, stale_after_seconds
 
@@ -155,18 +157,28 @@ def build_snapshot(
 
 
 def load_run_snapshot(
-    run_dir: Path, *, now: datetime | None = None, stale_bars: int = 3, stale_min_seconds: float = 300.0
+    run_dir: Path,
+    *,
+    now: datetime | None = None,
+    stale_bars: int = 3,
+    stale_min_seconds: float = 300.0,
+    summaries: SummaryCache | None = None,
 ) -> LiveRunSnapshot:
-    """Snapshot of one run; `FileNotFoundError` if the run directory (or its meta.json) is missing."""
-    reader = RunReader(Path(run_dir))
+    """Snapshot of one run; `FileNotFoundError` if the run directory (or its meta.json) is missing.
+
+    Runs in the original format have their totals derived once per event-file fingerprint (in-process, and
+    in `summaries`' state file when given).
+    """
+    reader = RunReader(Path(run_dir), summary_cache=summaries)
     snapshot = _snapshot(reader, now or utcnow(), stale_bars, stale_min_seconds)
     _remember(run_dir, reader.committed_step)
     return snapshot
 
 
-def load_run_tail(run_dir: Path, n: int = 15) -> list[LiveRunTailRow]:
+def load_run_tail(run_dir: Path, n: int = 15, summaries: SummaryCache | None = None) -> list[LiveRunTailRow]:
     """The last `n` events, oldest first; never newer than a snapshot of this run loaded just before."""
-    return tail_rows(RunReader(Path(run_dir), upto=_paired_step(run_dir)).tail(n).to_pylist())
+    reader = RunReader(Path(run_dir), upto=_paired_step(run_dir), summary_cache=summaries)
+    return tail_rows(to_rows(reader.tail(n)))
 
 
 def load_run_view(
@@ -176,12 +188,13 @@ def load_run_view(
     now: datetime | None = None,
     stale_bars: int = 3,
     stale_min_seconds: float = 300.0,
+    summaries: SummaryCache | None = None,
 ) -> tuple[LiveRunSnapshot, list[LiveRunTailRow]]:
     """Snapshot and last `n` events from one read of meta.json: the tail ends at the snapshot's last step."""
-    reader = RunReader(Path(run_dir))
+    reader = RunReader(Path(run_dir), summary_cache=summaries)
     snapshot = _snapshot(reader, now or utcnow(), stale_bars, stale_min_seconds)
     _remember(run_dir, reader.committed_step)
-    return snapshot, (tail_rows(reader.tail(n).to_pylist()) if n > 0 else [])
+    return snapshot, (tail_rows(to_rows(reader.tail(n))) if n > 0 else [])
 
 
 def _snapshot(reader: RunReader, now: datetime, stale_bars: int, stale_min_seconds: float) -> LiveRunSnapshot:

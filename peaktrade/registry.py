@@ -164,8 +164,9 @@ class Scan:
 def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = False) -> Scan:
     """Index entries for every record, newest first by start time (ties: session id, descending).
 
-    With `index_path`, parsed entries are cached keyed by (size, mtime_ns) of each file; when the directory
-    itself has not changed since a settled build, not even a stat per file is needed. A corrupt cache counts as
+    With `index_path`, parsed entries are cached keyed by (size, mtime_ns) of each file. Every file is stat'ed
+    (a record edited in place changes no directory mtime) and only new or changed ones are parsed; a file
+    changed within `_RACY_NS` of the cached build is parsed again until it has settled. A corrupt cache counts as
     missing: it is rebuilt, and that is reported once. Symlinks leading out of the registry directory are not
     followed; a session id found in two files is shown once (the newest file) and the others are reported.
     """
@@ -176,17 +177,9 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
     except FileNotFoundError:
         return out
     cache, cache_problem = _load_index(index_path) if index_path else (None, None)
-    if (
-        cache is not None
-        and not refresh
-        and cache["dir"] == str(registry_dir.resolve())
-        and cache["dir_mtime_ns"] == dir_mtime
-        and cache["built_ns"] - dir_mtime > _RACY_NS
-    ):
-        out.entries = cache["entries"]
-        out.problems = cache["problems"]
-        _finish(out)
-        return out
+    if cache is not None and (refresh or cache["dir"] != str(registry_dir.resolve())):
+        cache = None
+    trusted_before = cache["built_ns"] - _RACY_NS if cache else 0
     old = {e["_file"]: e for e in cache["entries"]} if cache else {}
     old_problems = cache.get("problem_files", {}) if cache else {}
     problem_files: dict[str, list[Any]] = {}
@@ -206,12 +199,13 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
             changed = True
             continue
         st = entry.stat()
+        settled = st.st_mtime_ns < trusted_before  # else it may change again within one mtime tick: re-parse
         prev = old.get(name)
-        if prev is not None and prev["_size"] == st.st_size and prev["_mtime"] == st.st_mtime_ns:
+        if settled and prev is not None and prev["_size"] == st.st_size and prev["_mtime"] == st.st_mtime_ns:
             out.entries.append(prev)
             continue
         known = old_problems.get(name)
-        if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+        if settled and known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
             problem_files[name] = known
             continue
         changed = True
@@ -225,8 +219,7 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
         changed = True
     out.entries.sort(key=lambda e: (e["_started"], e["session_id"], e["_file"]), reverse=True)
     out.problems = [p[2] for _, p in sorted(problem_files.items())]
-    settled = cache is not None and cache["built_ns"] - cache["dir_mtime_ns"] > _RACY_NS
-    if index_path is not None and (changed or not settled or cache["dir_mtime_ns"] != dir_mtime):
+    if index_path is not None and changed:
         _save_index(index_path, registry_dir, dir_mtime, built_ns, out.entries, problem_files)
     if cache_problem:
         out.problems.insert(0, cache_problem)

@@ -47,6 +47,9 @@ def environment(kind: str):
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Compiling the templates costs more than a no-change `site build` may take (cron runs it every
+        # minute): keep the compiled code in jinja2's per-user cache directory (created 0700, checked owned).
+        bytecode_cache=_bytecode_cache(jinja2),
     )
     env.filters.update(
         money=views.money,
@@ -68,6 +71,28 @@ def environment(kind: str):
             sparkline=chartdata.sparkline_svg,
         )
     return env
+
+
+def _bytecode_cache(jinja2):
+    """A compiled-template cache that can only speed things up: a failure to read or write it compiles."""
+
+    class QuietCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except (OSError, ValueError, EOFError, TypeError):  # damaged cache file: compile instead
+                bucket.reset()
+
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:  # full or read-only temp directory
+                pass
+
+    try:
+        return QuietCache()
+    except (RuntimeError, OSError):  # no safe per-user temp directory: compile every time
+        return None
 
 
 def template_hash(kind: str) -> str:

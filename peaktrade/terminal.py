@@ -69,6 +69,7 @@ class MonitorOptions:
     colors: bool
     stale_bars: int = 3
     stale_min_seconds: float = 300.0
+    state_dir: Path | None = None  # where summaries of runs in the original format are cached
 
 
 def fit(line: str, width: int) -> str:
@@ -133,12 +134,22 @@ def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, r
 
 def loader(opts: MonitorOptions) -> Callable[[], tuple]:
     from peaktrade import monitoring
+    from peaktrade.artifacts.summaries import SummaryCache
+
+    # Totals of a run in the original format are derived once per event-file fingerprint and kept in state/.
+    summaries = SummaryCache(opts.state_dir)
 
     def load() -> tuple:
         rows = opts.rows if opts.view in ("tail", "both") else 0
-        return monitoring.load_run_view(
-            opts.run_dir, rows, stale_bars=opts.stale_bars, stale_min_seconds=opts.stale_min_seconds
+        view = monitoring.load_run_view(
+            opts.run_dir,
+            rows,
+            stale_bars=opts.stale_bars,
+            stale_min_seconds=opts.stale_min_seconds,
+            summaries=summaries,
         )
+        summaries.save()
+        return view
 
     return load
 

@@ -84,8 +84,8 @@ def test_a_killed_session_shows_dead_everywhere_until_recovered(workspace: Path)
     assert run_cli("site", "build", cwd=workspace).returncode == 0
     site = workspace / "site"
     index = (site / "index.html").read_text()
-    assert '<span class="badge st-stale">DEAD</span>' in index and 'class="badge st-running"' not in index
-    assert "→ running" not in index and "Dead run" in index
+    assert 'class="badge st-dead"' in index and ">DEAD</span>" in index and 'class="badge st-running"' not in index
+    assert "→ running" not in index and "dead: its process is gone" in index
     run_page = (site / "runs" / f"{run_id}.html").read_text()
     assert "DEAD" in run_page and 'class="badge st-running"' not in run_page
     assert "DEAD" in (site / "sessions" / f"{session_id}.html").read_text()

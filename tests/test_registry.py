@@ -164,23 +164,40 @@ def test_index_cache_sees_new_changed_and_removed_records(tmp_path: Path) -> Non
     assert len(registry.scan(reg, index).entries) == 5
 
 
-def test_settled_index_is_trusted_without_stat_and_refresh_forces_it(tmp_path: Path) -> None:
+def test_record_edited_in_place_is_noticed_without_touching_the_directory(tmp_path: Path) -> None:
     reg, index = tmp_path / "reg", tmp_path / "index.json"
     for i in range(3):
         add(reg, i)
     old = time.time_ns() - 10_000_000_000
-    os.utime(reg, ns=(old, old))
-    registry.scan(reg, index)
-    cached = json.loads(index.read_text())
-    assert cached["built_ns"] - cached["dir_mtime_ns"] > 2_000_000_000
-    # An in-place edit by a foreign tool does not touch the directory: seen only with refresh=True.
+    for path in [*reg.iterdir(), reg]:
+        os.utime(path, ns=(old, old))  # settled, as between two cron runs
+    assert len(registry.scan(reg, index).entries) == 3
+    # An editor rewrites the file in place (same inode); the directory's mtime does not change.
     path = next(reg.glob("*00001.json"))
-    data = json.loads(path.read_text())
-    data["status"] = "aborted"
-    path.write_text(json.dumps(data))
+    good = json.loads(path.read_text())
+    path.write_text("{not json")
     os.utime(reg, ns=(old, old))
-    assert "aborted" not in [e["status"] for e in registry.scan(reg, index).entries]
-    assert "aborted" in [e["status"] for e in registry.scan(reg, index, refresh=True).entries]
+    broken = registry.scan(reg, index)
+    assert [e["session_id"] for e in broken.entries] == ["session_00002", "session_00000"]
+    assert len(broken.problems) == 1 and path.name in broken.problems[0]
+    # Fixed in place: listed again, the problem is gone, and the fix is what is shown.
+    path.write_text(json.dumps({**good, "status": "aborted"}))
+    os.utime(reg, ns=(old, old))
+    fixed = registry.scan(reg, index)
+    assert fixed.problems == []
+    assert [e["status"] for e in fixed.entries if e["session_id"] == "session_00001"] == ["aborted"]
+    records, problems = registry.list_records(reg, limit=10, index_path=index)
+    assert problems == [] and [r["session_id"] for r in records][1] == "session_00001"
+
+
+def test_damaged_index_counts_as_missing(tmp_path: Path) -> None:
+    reg, index = tmp_path / "reg", tmp_path / "index.json"
+    for i in range(2):
+        add(reg, i)
+    for damaged in ('{"version": 4}', '{"version": 4, "columns": [], "rows": 5}', "[1, 2]", "\x00garbage"):
+        index.write_text(damaged)
+        assert [e["session_id"] for e in registry.scan(reg, index).entries] == ["session_00001", "session_00000"]
+        assert json.loads(index.read_text())["version"] == 4  # rebuilt
 
 
 def test_bad_session_id_rejected(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from peaktrade import coerce, safeio
-from peaktrade.artifacts import legacy
+from peaktrade.artifacts import legacy, summaries
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.journal import list_segments, read_segment
 from peaktrade.errors import ArtifactError, RunNotFound
@@ -36,10 +36,22 @@ class RunReader:
 
     `meta` passes a meta.json already read (by a scan), so a build reads each file once; `upto` clips events at
     an older commit point than meta's (the step of a snapshot taken earlier, see `monitoring.load_run_tail`).
+    Runs without our summary in meta.json (Peak_Trade's) get their totals, last event and tail from
+    `artifacts.summaries` (derived once per event-file fingerprint); pass the job's `SummaryCache` as
+    `summary_cache` to keep them in state/.
     """
 
-    def __init__(self, run_dir: Path, meta: dict[str, Any] | None = None, *, upto: int | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        meta: dict[str, Any] | None = None,
+        *,
+        upto: int | None = None,
+        summary_cache: summaries.SummaryCache | None = None,
+    ):
         self.run_dir = Path(run_dir)
+        self._summaries = summary_cache
+        self._derived: summaries.Summary | None = None
         meta_path = self.run_dir / S.META
         if meta is None:
             if not meta_path.exists() and not meta_path.is_symlink():
@@ -62,6 +74,9 @@ class RunReader:
         """The last `n` events, oldest first, normalized to `EVENT_SCHEMA`."""
         if n <= 0:
             return S.EVENT_SCHEMA.empty_table()
+        derived = self._derived_tail(n)
+        if derived is not None:
+            return derived
         for _ in range(_RETRIES):
             try:
                 table = self._tail(n)
@@ -74,7 +89,9 @@ class RunReader:
         """Every event of the run (normalized); `columns` projects for speed."""
         for _ in range(_RETRIES):
             try:
-                table = self._clip(self._all())
+                # the commit point needs the step column: project with it, select the caller's columns after
+                wanted = None if columns is None else list(dict.fromkeys([*columns, "step"]))
+                table = self._clip(self._all(wanted))
                 self._check_count(table.num_rows)
                 return table.select(columns) if columns else table
             except FileNotFoundError:
@@ -86,13 +103,19 @@ class RunReader:
         summary = self.meta.get("summary")
         if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
             return dict(summary["totals"])
-        return legacy.totals_from_table(self.events())
+        derived = self._summary()
+        if derived is not None:
+            return dict(derived.totals)
+        return legacy.totals_from_table(self.events(list(legacy.TOTALS_COLUMNS)))
 
     def last_event(self) -> dict[str, Any] | None:
         """The newest event as a dict (from meta for our runs: no event file is opened)."""
         summary = self.meta.get("summary")
         if isinstance(summary, dict) and summary.get("last"):
             return dict(summary["last"])
+        derived = self._summary()
+        if derived is not None:
+            return dict(derived.last) if derived.last else None
         rows = self.tail(1).to_pylist()
         return rows[-1] if rows else None
 
@@ -132,6 +155,41 @@ class RunReader:
 
     # -- internals ------------------------------------------------------------------------------------------
 
+    def _event_file(self) -> Path | None:
+        """The one event file of a run without our summary (Peak_Trade's), else None."""
+        summary = self.meta.get("summary")
+        if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
+            return None
+        return summaries.event_file(self.run_dir)
+
+    def _summary(self, need_tail: bool = False) -> summaries.Summary | None:
+        if self._derived is not None and (self._derived.tail is not None or not need_tail):
+            return self._derived  # one reader is one view: the file is checked once
+        path = self._event_file()
+        if path is None:
+            return None
+        cache = self._summaries if self._summaries is not None else summaries.SummaryCache(None)
+        try:
+            self._derived = cache.get(self.run_dir, path, need_tail=need_tail)
+        except FileNotFoundError:  # replaced between the check and the read: the slow path copes
+            return None
+        return self._derived
+
+    def _derived_tail(self, n: int) -> pa.Table | None:
+        """The tail of a run in the original format: from its summary, streamed once per fingerprint."""
+        path = self._event_file()
+        if path is None:
+            return None
+        try:
+            if n > summaries.TAIL_KEEP:
+                tail = summaries.derive(path, keep=n).tail
+            else:
+                derived = self._summary(need_tail=True)
+                tail = derived.tail if derived is not None else None
+        except FileNotFoundError:
+            return None
+        return tail.slice(max(0, tail.num_rows - n)) if tail is not None else None
+
     def _tail(self, n: int) -> pa.Table:
         final = self.run_dir / S.EVENTS
         if final.exists():
@@ -155,23 +213,25 @@ class RunReader:
             return self._clip(self._parquet_tail(final, n))
         return self._clip(self._legacy_or_empty())
 
-    def _all(self) -> pa.Table:
+    def _all(self, columns: list[str] | None = None) -> pa.Table:
         final = self.run_dir / S.EVENTS
         if final.exists():
-            return self._normalize(_read_parquet(final), final)
+            return self._normalize(_read_parquet(final, columns), final, columns)
         segments = list_segments(self.run_dir / S.SEGMENTS, S.SEGMENT_PREFIX, S.SEGMENT_SUFFIX)
         tables = [t for t in (self._segment(p) for p in segments) if t is not None]
         if tables:
-            return pa.concat_tables(tables)
+            table = pa.concat_tables(tables)
+            return table.select(columns) if columns else table
         if final.exists():
-            return self._normalize(_read_parquet(final), final)
-        return self._legacy_or_empty()
+            return self._normalize(_read_parquet(final, columns), final, columns)
+        return self._legacy_or_empty(columns)
 
-    def _legacy_or_empty(self) -> pa.Table:
+    def _legacy_or_empty(self, columns: list[str] | None = None) -> pa.Table:
         csv_path = self.run_dir / S.LEGACY_CSV
         if csv_path.exists():
-            return self._normalize(_read_csv(csv_path), csv_path)
-        return S.EVENT_SCHEMA.empty_table()
+            return self._normalize(_read_csv(csv_path), csv_path, columns)
+        table = S.EVENT_SCHEMA.empty_table()
+        return table.select(columns) if columns else table
 
     def _parquet_tail(self, path: Path, n: int) -> pa.Table:
         problems: list[str] = []
@@ -179,9 +239,9 @@ class RunReader:
         self._note(problems)
         return table
 
-    def _normalize(self, table: pa.Table, source: Path) -> pa.Table:
+    def _normalize(self, table: pa.Table, source: Path, columns: list[str] | None = None) -> pa.Table:
         problems: list[str] = []
-        table = legacy.normalize(table, problems, source)
+        table = legacy.normalize(table, problems, source, columns=columns)
         self._note(problems)
         return table
 
@@ -245,11 +305,17 @@ def check_links(run_dir: Path) -> None:
                 raise ArtifactError(f"{path}: symlink leading out of {run_dir}; not followed, copy the file in")
 
 
-def _read_parquet(path: Path) -> pa.Table:
-    """Open once and parse from the handle: path-based readers race with os.replace."""
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Open once and parse from the handle: path-based readers race with os.replace.
+
+    With `columns` (names of `EVENT_SCHEMA`), only the file's columns that can feed them are decoded.
+    """
     try:
         with safeio.open_regular(path) as fh:
-            return pq.read_table(fh)
+            pf = pq.ParquetFile(fh)
+            if columns is None:
+                return pf.read()
+            return pf.read(columns=legacy.source_columns(columns, pf.schema_arrow.names))
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise

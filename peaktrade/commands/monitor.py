@@ -67,5 +67,6 @@ def monitor(args) -> int:
         colors_wanted(args.no_colors, mcfg.use_colors, sys.stdout),
         mcfg.stale_after_bars,
         mcfg.stale_min_seconds,
+        Path(cfg.paths.state_dir),
     )
     return run_monitor(opts, once=args.once)

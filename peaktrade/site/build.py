@@ -27,6 +27,7 @@ import pyarrow as pa
 from peaktrade import coerce, healthlog, jobs, liveness, registry, safeio, views
 from peaktrade.artifacts import RunReader, scan_runs
 from peaktrade.artifacts import schema as S
+from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.atomic import write_bytes
 from peaktrade.charts import line_chart
 from peaktrade.clock import utcnow
@@ -116,6 +117,8 @@ class _Build:
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
         self.workers = 1
         self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
+        # Totals of runs in the original format, derived once per event-file fingerprint (state/).
+        self.summaries = SummaryCache(settings.paths.state_dir)
 
     def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
         """Run and session pages: independent files, so they are spread over the CPU cores when many."""
@@ -202,6 +205,8 @@ class _Build:
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
         self._save_manifest(run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp)
+        self.summaries.forget_missing({str(e.path.absolute()) for e in self._scanned})
+        self.summaries.save()
         return BuildResult(
             self.out,
             self.written,
@@ -217,7 +222,7 @@ class _Build:
     def _gather(self) -> tuple[model.SiteInput, dict[str, str], dict[str, str]]:
         cfg = self.cfg
         mon = cfg.live_monitoring
-        problems: list[str] = []
+        problems: list[str] = list(self.summaries.problems)
         reg = registry.scan(cfg.paths.registry_dir, Path(cfg.paths.state_dir) / "registry-index.json")
         problems += reg.problems
         sessions = [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
@@ -227,13 +232,14 @@ class _Build:
             if not ID_PATTERN.match(e.get("session_id") or "")
         ]
         scan = scan_runs(cfg.paths.runs_dir)
+        self._scanned = scan.runs
         problems += scan.problems
         session_ids = {e["session_id"] for e in sessions}
         runs = []
         for entry in scan.runs:
             try:
                 # the meta.json the scan read is the one this build renders from (read once, one commit point)
-                reader = RunReader(entry.path, entry.meta)
+                reader = RunReader(entry.path, entry.meta, summary_cache=self.summaries)
                 meta = dict(reader.meta)
                 meta["run_id"] = entry.run_id
                 snap = model.run_snapshot(
@@ -330,7 +336,7 @@ class _Build:
         s = info.snapshot
         try:
             # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
-            reader = RunReader(run_dir, info.meta)
+            reader = RunReader(run_dir, info.meta, summary_cache=self.summaries)
             series = reader.events(
                 ["ts_bar", "open", "high", "low", "close", "price", "equity", "drawdown", "position_size"]
             )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from peaktrade.clock import parse_ts
+from peaktrade.coerce import finite
 
 CANDLES = 400  # ~3 px per candle on a 1280 px page
 SPARK_POINTS = 48
@@ -133,7 +134,7 @@ def markers(orders: Sequence[Mapping[str, Any]], grid_s: Sequence[int]) -> dict[
 
 def chart_script(payload: Mapping[str, Any]) -> str:
     """The `<script>` source that hands `payload` to the page. `</` is escaped so no text can end the script."""
-    text = json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=True, allow_nan=False)
+    text = json.dumps(finite(payload), separators=(",", ":"), sort_keys=True, ensure_ascii=True, allow_nan=False)
     return "window.PEAKTRADE_CHART=" + text.replace("</", "<\\/") + ";\n"
 
 

@@ -271,23 +271,29 @@ def prometheus(inp: SiteInput) -> str:
             lambda s: int(s.state == "dead"),
         ),
     ]
+    # The label set of a run is the same for every gauge: escape it once (1,000 runs x 11 gauges per build).
+    labelled = [
+        (
+            r.snapshot,
+            ",".join(
+                f'{k}="{_label(v)}"'
+                for k, v in (
+                    ("run_id", r.snapshot.run_id),
+                    ("mode", r.snapshot.mode),
+                    ("strategy", r.snapshot.strategy_name),
+                    ("symbol", r.snapshot.symbol),
+                )
+            ),
+        )
+        for r in inp.runs
+    ]
     lines = []
     for name, help_text, get in gauges:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-        for r in inp.runs:
-            value = get(r.snapshot)
+        for s, labels in labelled:
+            value = get(s)
             if value is None:
                 continue
-            s = r.snapshot
-            labels = ",".join(
-                f'{k}="{_label(v)}"'
-                for k, v in (
-                    ("run_id", s.run_id),
-                    ("mode", s.mode),
-                    ("strategy", s.strategy_name),
-                    ("symbol", s.symbol),
-                )
-            )
             lines.append(f"{name}{{{labels}}} {float(value):.10g}")
     lines += [
         "# HELP peaktrade_site_generated_timestamp_seconds When the site was built",

@@ -1,0 +1,152 @@
+"""Runs in the original Peak_Trade format: whole-run summaries derived once per event-file fingerprint."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from peaktrade import monitoring
+from peaktrade.artifacts import RunReader, summaries
+from peaktrade.artifacts.summaries import SummaryCache
+from peaktrade.errors import ArtifactError
+from tests.conftest import run_cli
+
+T0 = datetime(2025, 12, 4, 18, 0, tzinfo=UTC)
+OLD_NS = time.time_ns() - 60_000_000_000  # a file written a minute ago has settled
+
+
+def legacy_run(runs: Path, name: str, n: int, fmt: str = "parquet", *, with_step: bool = True) -> Path:
+    """A Peak_Trade run: meta.json without schema_version or totals, one event file, ISO-string timestamps."""
+    d = runs / name
+    d.mkdir(parents=True)
+    meta = {"run_id": name, "mode": "paper", "strategy_name": "ma_crossover", "symbol": "BTC/EUR"}
+    meta.update(timeframe="1m", started_at=T0.isoformat(), ended_at=None, config_snapshot={}, notes="")
+    (d / "meta.json").write_text(json.dumps(meta))
+    ts = [(T0 + timedelta(minutes=i)).isoformat() for i in range(n)]
+    columns = {
+        "ts_bar": ts,
+        "ts_event": ts,
+        "close": [40_000.0 + i for i in range(n)],
+        "equity": [10_000.0 + i for i in range(n)],
+        "orders_count": [1 if i % 100 == 0 else 0 for i in range(n)],
+        "orders_blocked": [1 if i % 1000 == 999 else 0 for i in range(n)],
+        "risk_allowed": [i % 1000 != 999 for i in range(n)],
+        "risk_reasons": ["max_total_exposure" if i % 1000 == 999 else "" for i in range(n)],
+    }
+    if with_step:
+        columns = {"step": list(range(n)), **columns}
+    table = pa.table(columns)
+    if fmt == "csv":
+        pcsv.write_csv(table, d / "events.csv")
+    else:
+        pq.write_table(table, d / "events.parquet", row_group_size=1_000_000)  # one group, as pandas writes
+    for path in d.iterdir():
+        os.utime(path, ns=(OLD_NS, OLD_NS))
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memory():
+    summaries._MEMORY.clear()  # each test starts as a new process would
+    yield
+    summaries._MEMORY.clear()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("with_step", [True, False])
+def test_totals_and_tail_span_every_batch(tmp_path: Path, fmt: str, with_step: bool) -> None:
+    n = 40_000  # more than two streamed batches
+    d = legacy_run(tmp_path, "20251204_180000_paper_old", n, fmt, with_step=with_step)
+    snap = monitoring.load_run_snapshot(d, now=T0)
+    assert (snap.total_steps, snap.total_orders, snap.total_blocked_orders) == (n, n // 100, n // 1000)
+    assert snap.last_bar_time == T0 + timedelta(minutes=n - 1) and snap.equity == 10_000.0 + n - 1
+    tail = RunReader(d).tail(15)
+    assert tail.column("step").to_pylist() == list(range(n - 15, n))
+    rows = monitoring.load_run_tail(d, 15)
+    assert [r.ts_bar for r in rows] == [T0 + timedelta(minutes=i) for i in range(n - 15, n)]
+    assert rows[-1].risk_allowed is False and rows[-1].risk_reasons == "max_total_exposure"
+    # More rows than the cached tail holds: streamed again, still exact.
+    assert RunReader(d).tail(250).column("step").to_pylist() == list(range(n - 250, n))
+
+
+def test_summary_is_kept_in_state_and_reused_while_the_file_is_unchanged(tmp_path: Path) -> None:
+    d = legacy_run(tmp_path / "runs", "old", 500)
+    state = tmp_path / "state"
+    cache = SummaryCache(state)
+    assert RunReader(d, summary_cache=cache).totals()["steps"] == 500
+    cache.save()
+    assert (state / summaries.FILE_NAME).is_file()
+    # Same size, same mtime, same inode, different bytes: only a fingerprint-keyed cache returns the old totals
+    # (this is what proves the file is not read again).
+    events = d / "events.parquet"
+    with open(events, "r+b") as fh:
+        fh.write(b"x" * events.stat().st_size)  # read again, this would be an unreadable Parquet file
+    os.utime(events, ns=(OLD_NS, OLD_NS))
+    summaries._MEMORY.clear()
+    again = SummaryCache(state)
+    assert again.problems == []
+    assert RunReader(d, summary_cache=again).totals()["steps"] == 500 and not again.dirty
+
+
+def test_a_changed_event_file_is_summarized_again(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    d = legacy_run(runs, "old", 500)
+    cache = SummaryCache(tmp_path / "state")
+    assert RunReader(d, summary_cache=cache).totals()["orders"] == 5
+    (d / "events.parquet").unlink()
+    (d / "meta.json").rename(tmp_path / "meta.json")
+    d.rmdir()
+    legacy_run(runs, "old", 800)  # rewritten by Peak_Trade: a new file
+    assert RunReader(d, summary_cache=cache).totals()["orders"] == 8
+    assert monitoring.load_run_snapshot(d, summaries=cache).total_steps == 800
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"version": 1, "runs": 5}', "[]", '{"version": 99}', "\x00"])
+def test_a_damaged_summary_cache_counts_as_missing_and_is_named_once(tmp_path: Path, damage: str) -> None:
+    d = legacy_run(tmp_path / "runs", "old", 300)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / summaries.FILE_NAME).write_text(damage)
+    cache = SummaryCache(state)
+    assert len(cache.problems) == 1 and summaries.FILE_NAME in cache.problems[0] and "rebuilt" in cache.problems[0]
+    assert RunReader(d, summary_cache=cache).totals()["steps"] == 300
+    cache.save()
+    assert SummaryCache(state).problems == []
+
+
+def test_an_unreadable_event_file_is_an_artifact_error_naming_it(tmp_path: Path) -> None:
+    d = legacy_run(tmp_path, "old", 10)
+    (d / "events.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ArtifactError, match=r"events\.parquet"):
+        RunReader(d, summary_cache=SummaryCache(None)).totals()
+
+
+def test_site_build_derives_legacy_runs_once_and_again_when_one_changes(tmp_path: Path) -> None:
+    runs = tmp_path / "live_runs"
+    for i in range(3):
+        legacy_run(runs, f"20251204_18000{i}_paper_old", 200 + i)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text("[general]\nenv_name = 'test'\n")
+    first = run_cli("site", "build", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    cached = json.loads((tmp_path / "state" / summaries.FILE_NAME).read_text())
+    assert sorted(e["totals"]["steps"] for e in cached["runs"].values()) == [200, 201, 202]
+    second = run_cli("site", "build", cwd=tmp_path)
+    assert "0 run pages" in second.stdout
+    changed = runs / "20251204_180001_paper_old"
+    for p in changed.iterdir():
+        p.unlink()
+    changed.rmdir()
+    legacy_run(runs, changed.name, 999)
+    third = run_cli("site", "build", cwd=tmp_path)
+    assert "1 run pages" in third.stdout
+    snap = json.loads((tmp_path / "site" / "api" / "runs" / changed.name / "snapshot.json").read_text())
+    assert snap["total_steps"] == 999 and snap["total_orders"] == 10
