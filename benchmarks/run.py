@@ -560,9 +560,9 @@ def bench_legacy_site(args, work: Path) -> None:
 
 
 def _ops_workspace(args, work: Path) -> tuple[Path, int, int]:
-    """The site benchmark's workspace (runs in our format + sessions), built once and shared."""
+    """Runs in our format + sessions, as the site benchmark's, built once for the alerts and health benches."""
     n_runs, n_events, n_sessions = (100, 10_000, 1_000) if args.quick else (1_000, 10_000, 10_000)
-    root = work / "site_ws"
+    root = work / "ops_ws"
     if not (root / "config/config.toml").exists():
         _site_workspace(root, "ours", n_runs, n_events, n_sessions)
     return root, n_runs, n_sessions

@@ -214,7 +214,12 @@ def _coerce(col: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
     if pa.types.is_null(col.type):
         return pa.nulls(len(col), target)
     if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and not pa.types.is_boolean(target):
-        # Legacy CSVs with a stray non-numeric cell: pyarrow inferred text. Parse, and let bad cells be null.
+        # Text columns (CSV summaries read every column as text): Arrow parses clean numbers itself. Only a
+        # stray non-numeric cell needs pandas (imported lazily: ~50 MB), and bad cells become null.
+        try:
+            return pc.cast(col, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         import pandas as pd
 
         numbers = pd.to_numeric(col.to_pandas(), errors="coerce")

@@ -48,6 +48,8 @@ def demo(args) -> int:
     print("  peaktrade runs list                      # the run directories")
     print(f"  peaktrade session show {latest.session_id}")
     print("  peaktrade site serve                     # http://127.0.0.1:8000/ : Live-Track, sessions, runs")
+    print("  peaktrade ops health                     # health checks (asks Kraken's public API; bounded)")
+    print("  peaktrade alerts run --dry-run           # the alerts cron would send, without sending")
     print("  peaktrade session run --steps 600 --bar-delay 1   # a session you can watch live")
     return 0
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from peaktrade.commands import print_json, settings, warn
 from peaktrade.errors import EXIT_FAILURE, UsageError
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
 
 def safe(text: object) -> str:
     """Control characters from files (signals, run metadata) never reach the terminal unescaped."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    from peaktrade.terminal import printable
+
+    return printable(text)
 
 
 def orders(args) -> int:
@@ -52,7 +51,7 @@ def orders(args) -> int:
         print(f"prices    {safe(', '.join(sorted({o.price_source for o in preview.orders})))} ({currency})")
         for note in preview.notes:
             print(f"note      {safe(note)}")
-        print(f"written   {preview.output}")
+        print(f"written   {safe(preview.output)}")
     if preview.violations:
         message = f"{preview.violations} order(s) breach [live_risk] limits (see reasons)"
         if risk_mode == "enforce":
@@ -91,7 +90,7 @@ def portfolio(args) -> int:
         for c in risk["checks"]:
             print(f"  {c['severity']:<7} {c['name']}: limit={c['limit']:g} value={c['value']:g}")
         for note in risk["notes"]:
-            print(f"  note: {note}")
+            print(f"  note: {safe(note)}")
     for note in snap["notes"]:
         print(f"note: {safe(note)}")
     return 0

@@ -252,8 +252,8 @@ class _Build:
             # A run page links to its session page only while that page exists: re-render when it comes or goes.
             linked = "session" if meta.get("session_id") in session_ids else "no-session"
             runs.append(model.RunInfo(entry.run_id, meta, snap, f"{_fingerprint(entry.path, snap.state)}|{linked}"))
-            state = live.run_state(meta, snap, self.now, mon.stale_after_bars, mon.stale_min_seconds)
-            self.live[entry.run_id] = live.live_numbers(snap, state)
+            # one rule for the writer's state everywhere (peaktrade.status): badges, fingerprint, metrics
+            self.live[entry.run_id] = live.live_numbers(snap, snap.state)
         alerts = self._alerts(problems)
         by_run = model.alerts_by_run(alerts)
         for info in runs:  # a run page shows its alerts: re-render it when they change

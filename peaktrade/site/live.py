@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from peaktrade import liveness, views
-from peaktrade.monitoring import LiveRunSnapshot, stale_after_seconds
+from peaktrade.monitoring import LiveRunSnapshot
 
 # state -> (badge label, badge css class, sentence for the page)
 STATE_WORDS = {
@@ -22,14 +22,6 @@ STATE_WORDS = {
         "dead: its process is gone (last heartbeat {age} ago); `peaktrade runs recover` finalizes it",
     ),
 }
-
-
-def run_state(
-    meta: Mapping[str, Any], snapshot: LiveRunSnapshot, now: datetime, stale_bars: int, stale_min: float
-) -> str:
-    """`running`, `stale`, `dead` or the finished status, by the one dead-man's-switch rule."""
-    limit = stale_after_seconds(snapshot.timeframe, stale_bars, stale_min)
-    return liveness.writer_state({**meta, "status": snapshot.status}, now, limit)
 
 
 def live_numbers(snapshot: LiveRunSnapshot, state: str) -> dict[str, Any]:
