@@ -406,10 +406,12 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from peaktrade import config, session
+from peaktrade.commands import few_gc_pauses  # what `peaktrade session run` wraps the session in
 settings = config.from_dict({{"paths": {{"runs_dir": {runs!r}, "registry_dir": {reg!r}, "state_dir": {state!r}}}}})
 plan = session.make_plan(settings, strategy={strategy!r}, steps={n}, source="synthetic:42")
 t = time.perf_counter()
-result = session.run(plan, settings)
+with few_gc_pauses():
+    result = session.run(plan, settings)
 elapsed = time.perf_counter() - t
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(json.dumps({{"seconds": elapsed, "rss_mb": int(hwm) / 1024, "orders": result.metrics["num_orders"],

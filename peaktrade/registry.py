@@ -217,7 +217,10 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
         out.entries.append(_index_entry(name, st.st_size, st.st_mtime_ns, record, problems))
     if len(out.entries) + len(problem_files) != len(old) + len(old_problems):
         changed = True
-    out.entries.sort(key=lambda e: (e["_started"], e["session_id"], e["_file"]), reverse=True)
+    if changed or cache is None:
+        out.entries.sort(key=lambda e: (e["_started"], e["session_id"], e["_file"]), reverse=True)
+    else:  # every file as indexed: the index holds the same entries, sorted when it was saved
+        out.entries = cache["entries"]
     out.problems = [p[2] for _, p in sorted(problem_files.items())]
     if index_path is not None and changed:
         _save_index(index_path, registry_dir, dir_mtime, built_ns, out.entries, problem_files)
