@@ -159,6 +159,7 @@ def test_live_track_in_headless_chromium(workspace: Path) -> None:
             ("sessions/session_20250101_120000_shadow_bbbb02.html", "session-running"),
             ("sessions/session_20250101_060000_shadow_cccc03.html", "session-failed"),
             ("health.html", "health"),
+            ("alerts.html", "alerts"),
             ("api/live/status/snapshot.html", "status"),
         ]:
             page.goto(base + rel)

@@ -222,22 +222,27 @@ def exchange_alert(history: list[dict[str, Any]], now: datetime, threshold: floa
     seconds = (now - since).total_seconds()
     if seconds < threshold:
         return None
-    message = ""
+    message, needed = "", True
     for doc in reversed(history):
         check = next(
             (c for c in doc.get("checks") or [] if isinstance(c, dict) and c.get("name") == "exchange"), None
         )
         if check is not None:
             message = str(check.get("message") or "")
+            needed = check.get("critical") is not False  # ops health marks it critical when a session needs it
             break
     return Alert(
         key="exchange:down",
-        severity="critical",
+        severity="critical" if needed else "warning",
         title=f"exchange unreachable for {_age(seconds)}",
         body=(
             f"The `exchange` health check has failed since {since.isoformat()} ({_age(seconds)}; threshold "
             f"{threshold:g} s, `[alerts] exchange_down_seconds`).\n\nLast message: {message}\n\n"
-            "Live and testnet sessions cannot trade; check the network and the exchange's status page."
+            + (
+                "Live and testnet sessions cannot trade; check the network and the exchange's status page."
+                if needed
+                else "Nothing running needs the exchange now, but a live or testnet session could not start."
+            )
         ),
         link=links("health.html"),
     )
