@@ -7,8 +7,6 @@ written atomically; a missing or corrupt file reads as "never ran" and is named 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -100,28 +98,12 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-@contextmanager
-def tracked(state_dir: Path, name: str, detail: Callable[[], str] = lambda: "") -> Iterator[None]:
-    """Record a run of job `name` around a block: ok when it ends normally, failed (with the error) when it
-    raises. A run skipped because another holds the lock (`LockHeld`) is not a run and is not recorded."""
-    from peaktrade.clock import utcnow
-    from peaktrade.errors import LockHeld
-
-    started = utcnow()
-    try:
-        yield
-    except LockHeld:
-        raise
-    except Exception as exc:
-        _record_quietly(state_dir, name, False, started, f"{exc.__class__.__name__}: {exc}")
-        raise
-    _record_quietly(state_dir, name, True, started, detail())
-
-
-def _record_quietly(state_dir: Path, name: str, ok: bool, started: datetime, detail: str) -> None:
+def record_quietly(state_dir: Path, name: str, ok: bool, started: datetime, detail: str) -> None:
+    """`record` for a job's own bookkeeping: a failure to write it (read-only state dir) never fails the job;
+    `ops health` then reports the job as late."""
     from peaktrade.clock import utcnow
 
     try:
         record(state_dir, name, ok=ok, started_at=started, finished_at=utcnow(), detail=detail)
     except OSError:
-        pass  # the job's own outcome matters more than its bookkeeping; `ops health` then reports it as late
+        pass

@@ -56,19 +56,12 @@ def recover(
             _finalize_sessions(settings, out, started)
         except BaseException as exc:
             if cron:
-                _record(paths.state_dir, False, started, f"{type(exc).__name__}: {exc}")
+                jobs.record_quietly(paths.state_dir, JOB, False, started, f"{type(exc).__name__}: {exc}")
             raise
         detail = f"{len(out.recovered)} runs, {len(out.sessions)} sessions finalized, {len(out.failed)} failed"
         if cron:
-            _record(paths.state_dir, not out.failed, started, detail)
+            jobs.record_quietly(paths.state_dir, JOB, not out.failed, started, detail)
     return out
-
-
-def _record(state_dir: Path, ok: bool, started: datetime, detail: str) -> None:
-    try:
-        jobs.record(state_dir, JOB, ok=ok, started_at=started, finished_at=utcnow(), detail=detail)
-    except OSError:
-        pass  # bookkeeping only: a read-only state dir must not turn a done recovery into a failure
 
 
 def _recover_runs(

@@ -7,7 +7,6 @@ always, a dead session writer always, the exchange only when a running session o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +34,6 @@ SEED_DEFAULTS: dict[str, Any] = {
 }
 
 MAX_DETAILS = 50
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,9 @@ def _capped(details: Sequence[str]) -> list[str]:
 
 def escape(text: object) -> str:
     """Control characters (from artifacts, file names) as visible `\\xNN`, so they never reach a terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    from peaktrade.terminal import printable
+
+    return printable(text)
 
 
 def text_lines(doc: Mapping[str, Any], nagios: bool = False) -> list[str]:

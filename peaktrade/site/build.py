@@ -91,17 +91,12 @@ def build(
     except LockHeld:
         raise  # another build is running: it records its own outcome
     except BaseException as exc:
-        _record(state_dir, False, started, f"{type(exc).__name__}: {exc}")
+        jobs.record_quietly(state_dir, JOB, False, started, f"{type(exc).__name__}: {exc}")
         raise
-    _record(state_dir, True, started, f"{result.written} files written, {len(result.problems)} problems")
+    jobs.record_quietly(
+        state_dir, JOB, True, started, f"{result.written} files written, {len(result.problems)} problems"
+    )
     return result
-
-
-def _record(state_dir: Path, ok: bool, started: datetime, detail: str) -> None:
-    try:
-        jobs.record(state_dir, JOB, ok=ok, started_at=started, finished_at=utcnow(), detail=detail)
-    except OSError:
-        pass  # bookkeeping only: the site was built (or the build's own error is what matters)
 
 
 class _Build:
