@@ -71,7 +71,9 @@ def line_chart(
     y0, y1 = float(ys.min()), float(ys.max())
     px = left + (xs - x0) / ((x1 - x0) or 1.0) * w
     py = top + h - (ys - y0) / ((y1 - y0) or 1.0) * h
-    coords = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px.tolist(), py.tolist()))
+    xy = np.empty(2 * len(px))
+    xy[0::2], xy[1::2] = px, py
+    coords = ("%.1f,%.1f " * len(px) % tuple(xy.tolist()))[:-1]  # one format call: 3 charts per run page
     return (
         head
         + f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + h}" class="axis"/>'

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import reprlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,15 @@ def show(value: Any) -> str:
     return _REPR.repr(value)
 
 
+_FLOAT_MAX = int(sys.float_info.max)
+
+
 def is_number(value: Any) -> bool:
-    """A finite int or float (bool is not a number here)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (bool is not a number here). JSON integers are unbounded: one past the float range
+    would overflow wherever it is formatted or added to a float, so it is no number either."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and -_FLOAT_MAX <= value <= _FLOAT_MAX
 
 
 MAX_DEPTH = 64
@@ -86,6 +93,20 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+def strict_json(value: Any, **options: Any) -> str:
+    """`value` as strict JSON text (NaN/Infinity written as null), `options` passed to `json.dumps`.
+
+    The common case has no non-finite float: it is encoded once by the C encoder (`indent` would force the
+    pure-Python one, so callers pass none). Only a value that does hold one is walked by `finite` and encoded again.
+    """
+    import json
+
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:  # a NaN or an infinity somewhere (the only ValueError our acyclic values can raise)
+        return json.dumps(finite(value), allow_nan=False, **options)
 
 
 def is_id(value: Any) -> bool:
@@ -268,10 +289,11 @@ def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list
     """One orders.jsonl line; None (with a problem) if it is not a JSON object."""
     from peaktrade.artifacts.schema import ORDER_FIELDS  # lazily: the registry's readers need no pyarrow
 
-    where = f"{path}:{line}"
     if not isinstance(data, dict):
-        return None, [f"{where}: expected a JSON object, got {type(data).__name__}; line skipped"]
-    f = _Fields(where, {key: None for key in ORDER_FIELDS} | data)  # every field present, maybe None
+        return None, [f"{path}:{line}: expected a JSON object, got {type(data).__name__}; line skipped"]
+    if _plain_order(data):  # what our writer writes: nothing to check one field at a time
+        return {key: None for key in ORDER_FIELDS} | data, []
+    f = _Fields(f"{path}:{line}", {key: None for key in ORDER_FIELDS} | data)  # every field present, maybe None
     f.shallow()
     f.time("ts")
     f.integer("step")
@@ -281,3 +303,34 @@ def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list
         f.number(key)
     f.strings("reasons")
     return f.out, f.problems
+
+
+_ORDER_TYPES = {key: str for key in ORDER_TEXT} | {"step": int}
+_ORDER_NUMBER_KEYS = frozenset(ORDER_NUMBERS)
+
+
+def _plain_order(data: dict[str, Any]) -> bool:
+    """Does every field already hold what `order` would keep? (The fast path: one pass, no copies.)
+
+    Known fields of their type (numbers finite), `ts` a time in range, `reasons` a list of text, every other
+    field a scalar (nothing nested that could be too deep). Anything else takes the field-by-field path.
+    """
+    for key, value in data.items():
+        if value is None:
+            continue
+        kind = type(value)
+        if key in _ORDER_NUMBER_KEYS:
+            if not is_number(value):
+                return False
+        elif key in _ORDER_TYPES:
+            if kind is not _ORDER_TYPES[key]:
+                return False
+        elif key == "ts":
+            if kind is not str or parse_ts(value) is None:
+                return False
+        elif key == "reasons":
+            if kind is not list or not all(type(r) is str for r in value):
+                return False
+        elif kind is dict or kind is list:
+            return False
+    return True

@@ -111,16 +111,34 @@ class SummaryCache:
         if not need_tail and stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"]):
             return Summary(fp, stored["totals"], stored["last"], None, stored["derived_ns"])
         summary = derive(path, fp)
+        self.put(run_dir, summary)
+        return summary
+
+    def fresh(self, run_dir: Path, path: Path) -> bool:
+        """Is a settled summary of `path` (as it is now) already kept? (False if the file is gone.)"""
+        key = str(Path(run_dir).absolute())
+        try:
+            fp = fingerprint(path)
+        except OSError:
+            return False
+        hit = _MEMORY.get(key)
+        if hit is not None and hit.fingerprint == fp and _settled(fp, hit.derived_ns):
+            return True
+        stored = self.entries.get(key)
+        return stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"])
+
+    def put(self, run_dir: Path, summary: Summary) -> None:
+        """Keep a summary derived elsewhere (by a worker process) as if `get` had derived it."""
+        key = str(Path(run_dir).absolute())
         _remember(key, summary)
         if self.path is not None:
             self.entries[key] = {
-                "fp": list(fp),
+                "fp": list(summary.fingerprint),
                 "totals": summary.totals,
                 "last": _jsonable(summary.last),
                 "derived_ns": summary.derived_ns,
             }
             self.dirty = True
-        return summary
 
     def forget_missing(self, run_dirs: set[str]) -> None:
         """Drop entries of runs that no longer exist (keeps the file from growing forever)."""
@@ -164,6 +182,15 @@ def _remember(key: str, summary: Summary) -> None:
 
 
 # -- deriving -------------------------------------------------------------------------------------------------
+
+
+def derive_quietly(path: Path) -> Summary | None:
+    """`derive` for a worker process: None when the file cannot be summarized (the caller's own reader then
+    derives it again and reports the problem with the run)."""
+    try:
+        return derive(path, fingerprint(path))
+    except (ArtifactError, OSError, pa.ArrowException):
+        return None
 
 
 def derive(path: Path, fp: Fingerprint | None = None, keep: int = TAIL_KEEP) -> Summary:

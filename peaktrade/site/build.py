@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from peaktrade import coerce, healthlog, jobs, liveness, registry, safeio, views
-from peaktrade.artifacts import RunReader, scan_runs
+from peaktrade.artifacts import RunReader, scan_runs, summaries
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.atomic import write_bytes
@@ -36,6 +38,7 @@ from peaktrade.errors import ArtifactError, LockHeld
 from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.lock import job_lock
 from peaktrade.site import chartdata, healthview, live, model
+from peaktrade.site.rows import order_rows, tail_rows
 from peaktrade.site.workers import remove_temps, worker_pool
 from peaktrade.templating import environment, template_dir, template_hash
 
@@ -44,6 +47,19 @@ JOB = "site-build"
 TABLE_ROWS = 25
 API_SESSIONS = 100
 TAIL_ROWS = 50
+CHART_COLUMNS = ["ts_bar", "open", "high", "low", "close", "price", "equity", "drawdown", "position_size"]
+TAIL_COLUMNS = [  # what the run page's tail table and api/runs/<id>/tail.json show
+    "ts_bar",
+    "close",
+    "signal",
+    "position_size",
+    "equity",
+    "realized_pnl",
+    "unrealized_pnl",
+    "orders_generated",
+    "risk_allowed",
+    "risk_reasons",
+]
 TIMELINE_ORDERS = 200
 ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
 _FINAL = ("completed", "failed", "aborted")
@@ -114,38 +130,87 @@ class _Build:
         self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
         # Totals of runs in the original format, derived once per event-file fingerprint (state/).
         self.summaries = SummaryCache(settings.paths.state_dir)
+        self._held: list[tuple[str, bytes]] | None = None  # see _write_leaves
+        self._executor: ProcessPoolExecutor | None = None  # see _pool
 
-    def _write_leaves(self, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
-        """Run and session pages: independent files, so they are spread over the CPU cores when many."""
-        workers = min(max(os.cpu_count() or 1, 2), 4)
+    def _write_leaves(
+        self, runs: list[model.RunInfo], sessions: list[dict], links: _Links, then: Callable[[], None]
+    ) -> None:
+        """Run and session pages, then `then()` (pages that link to them). Leaves are independent files, so they
+        are spread over the CPU cores when many; meanwhile this process renders `then`'s pages into memory and
+        writes them once every leaf is on disk (a list never links to a page not written yet)."""
         if not (runs or sessions) or len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages:
             _render_leaves(self, runs, sessions, links)
+            then()
             return
-        self.workers = workers
+        pool = self._pool()
+        workers = self.workers
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
-        with worker_pool(workers) as pool:
-            futures = [
-                pool.submit(
-                    _leaf_worker,
-                    self.cfg,
-                    self.out,
-                    self.now,
-                    self.base,
-                    r,
-                    s,
-                    links,
-                    {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
-                )
-                for r, s in chunks
-            ]
+        futures = [
+            pool.submit(
+                _leaf_worker,
+                self.cfg,
+                self.out,
+                self.now,
+                self.base,
+                r,
+                s,
+                links,
+                {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
+            )
+            for r, s in chunks
+        ]
+        self._held = []
+        try:
+            then()
             for future in futures:
                 written, problems = future.result()
                 self.written += written
                 self.late_problems += problems
+            held = self._held
+        finally:
+            self._held = None
+        for rel, data in held:
+            self._write(rel, data)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        """The build's worker processes, started on first use (small builds never start any)."""
+        if self._executor is None:
+            self.workers = min(max(os.cpu_count() or 1, 2), 4)
+            self._executor = worker_pool(self.workers)
+        return self._executor
+
+    def _derive_summaries(self, scanned: list) -> None:
+        """Summaries of runs in the original format whose event file is new or changed, derived over the workers
+        when many (each one is a pass over a whole file; a cold build of 1,000 such runs spent most of its time
+        here, in one process). A run that fails here is derived again, and its problem reported, by the gather."""
+        todo = []
+        for entry in scanned:
+            summary = entry.meta.get("summary")
+            if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
+                continue  # ours: the totals are in meta.json
+            path = summaries.event_file(entry.path)
+            if path is not None and not self.summaries.fresh(entry.path, path):
+                todo.append((entry.path, path))
+        if len(todo) * 10 < self.cfg.site.parallel_min_pages:
+            return  # few: the gather derives them as it goes
+        pool = self._pool()
+        chunk = max(1, len(todo) // (self.workers * 8))
+        derived = pool.map(summaries.derive_quietly, [path for _, path in todo], chunksize=chunk)
+        for (run_dir, _), summary in zip(todo, derived):
+            if summary is not None:
+                self.summaries.put(run_dir, summary)
 
     # -- orchestration --------------------------------------------------------------------------------------
 
     def run(self) -> BuildResult:
+        try:
+            return self._run()
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(cancel_futures=True)
+
+    def _run(self) -> BuildResult:
         started = time.perf_counter()
         old, manifest_problem = self._load_manifest()
         if old is None:
@@ -187,15 +252,16 @@ class _Build:
             {e["session_id"] for e in inp.sessions},
             {r.run_id: self.live[r.run_id] for r in inp.runs},
         )
-        self._write_leaves(changed_runs, changed_sessions, links)
+        registry_fp = str(sorted(session_fps.items()))
+        lists_due = self.full or old.get("registry") != registry_fp
+        self._write_leaves(
+            changed_runs, changed_sessions, links, lambda: self._write_session_lists(inp) if lists_due else None
+        )
         inp.problems += self.late_problems
         health["problems"] = list(inp.problems)
         badge = health["status"]
         if health["problems"]:
             health["status"] = healthview.worst(health["status"], "degraded")
-        registry_fp = str(sorted(session_fps.items()))
-        if self.full or old.get("registry") != registry_fp:
-            self._write_session_lists(inp)
         self._write_summaries(inp, health)
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
@@ -229,6 +295,7 @@ class _Build:
         scan = scan_runs(cfg.paths.runs_dir)
         self._scanned = scan.runs
         problems += scan.problems
+        self._derive_summaries(scan.runs)
         session_ids = {e["session_id"] for e in sessions}
         runs = []
         for entry in scan.runs:
@@ -237,8 +304,9 @@ class _Build:
                 reader = RunReader(entry.path, entry.meta, summary_cache=self.summaries)
                 meta = dict(reader.meta)
                 meta["run_id"] = entry.run_id
+                totals = reader.totals()
                 snap = model.run_snapshot(
-                    meta, reader.totals(), reader.last_event(), self.now, mon.stale_after_bars, mon.stale_min_seconds
+                    meta, totals, reader.last_event(), self.now, mon.stale_after_bars, mon.stale_min_seconds
                 )
             except (ArtifactError, OSError) as exc:
                 problems.append(f"{entry.path}: {exc}")
@@ -246,7 +314,8 @@ class _Build:
             problems += [p for p in reader.problems if p not in scan.problems]
             # A run page links to its session page only while that page exists: re-render when it comes or goes.
             linked = "session" if meta.get("session_id") in session_ids else "no-session"
-            runs.append(model.RunInfo(entry.run_id, meta, snap, f"{_fingerprint(entry.path, snap.state)}|{linked}"))
+            fp = f"{_fingerprint(entry.path, snap.state)}|{linked}"
+            runs.append(model.RunInfo(entry.run_id, meta, snap, fp, totals=totals))
             # one rule for the writer's state everywhere (peaktrade.status): badges, fingerprint, metrics
             self.live[entry.run_id] = live.live_numbers(snap, snap.state)
         alerts = self._alerts(problems)
@@ -314,13 +383,15 @@ class _Build:
         self._write(rel, html_text.encode())
 
     def _json(self, rel: str, obj: Any) -> None:
-        # Strict JSON: a browser's JSON.parse rejects NaN and Infinity, so they are written as null.
-        text = json.dumps(
-            coerce.finite(obj), indent=2, sort_keys=True, default=str, ensure_ascii=False, allow_nan=False
-        )
+        # Strict JSON: a browser's JSON.parse rejects NaN and Infinity, so they are written as null. Compact: with
+        # `indent` json uses its pure-Python encoder, several times slower over 14,000 files (browsers indent it).
+        text = coerce.strict_json(obj, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
         self._write(rel, (text + "\n").encode())
 
     def _write(self, rel: str, data: bytes) -> None:
+        if self._held is not None:  # rendered while the workers write the leaves: written after them
+            self._held.append((rel, data))
+            return
         path = self.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(path, data, fsync=False)
@@ -332,12 +403,11 @@ class _Build:
         try:
             # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
             reader = RunReader(run_dir, info.meta, summary_cache=self.summaries)
-            series = reader.events(
-                ["ts_bar", "open", "high", "low", "close", "price", "equity", "drawdown", "position_size"]
-            )
-            tail = reader.tail(TAIL_ROWS).to_pylist()
+            # one read for the charts and the tail (reading the file twice was a sixth of a cold build)
+            events = reader.events(list(dict.fromkeys(CHART_COLUMNS + TAIL_COLUMNS)))
+            series = events.select(CHART_COLUMNS)
+            tail = events.select(TAIL_COLUMNS).slice(max(0, events.num_rows - TAIL_ROWS)).to_pylist()
             orders = reader.orders()
-            totals = reader.totals()
         except (ArtifactError, OSError) as exc:
             self.late_problems.append(f"{run_dir}: {exc}")
             return
@@ -362,6 +432,7 @@ class _Build:
         run_alerts = self.alerts_by_run.get(info.run_id, [])
         self._json(f"api/runs/{info.run_id}/alerts.json", run_alerts)
         session_id = info.meta.get("session_id")
+        shown_orders = list(reversed(orders[-TIMELINE_ORDERS:]))
         self._page(
             f"runs/{info.run_id}.html",
             "run.html.j2",
@@ -372,8 +443,10 @@ class _Build:
             chart=chart,
             lv=self.live[info.run_id],
             tail=tail,
-            funnel=views.funnel(totals, orders),
-            orders=list(reversed(orders[-TIMELINE_ORDERS:])),
+            tail_rows=tail_rows(tail),
+            funnel=views.funnel(info.totals, orders),
+            orders=shown_orders,
+            order_rows=order_rows(shown_orders),
             orders_total=len(orders),
             age=age,
             data_source=info.meta.get("data_source") or "-",
@@ -417,6 +490,9 @@ class _Build:
         stats = model.stats_json(inp.sessions)
         size = inp.page_size
         written = {f"{e['session_id']}.html" for e in inp.sessions}
+        # Each session appears on five list pages (all, its mode, status, strategy, symbol): render its row once.
+        macros = self.env.get_template("macros.html.j2").make_module(self.base)
+        row_html = {id(s): macros.session_row(s, "../") for s in summaries}
         for key, label, rows in groups:
             pages = max(1, -(-len(rows) // size))
             names = [
@@ -430,7 +506,7 @@ class _Build:
                     "sessions.html.j2",
                     False,
                     active="sessions",
-                    rows=rows[(n - 1) * size : n * size],
+                    rows=[row_html[id(s)] for s in rows[(n - 1) * size : n * size]],
                     page=n,
                     pages=pages,
                     count=len(rows),

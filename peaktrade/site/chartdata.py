@@ -17,7 +17,6 @@ A bucket's time is that of its *last* bar, so the final point is always the run'
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from peaktrade.clock import parse_ts
-from peaktrade.coerce import finite
+from peaktrade.coerce import is_number, strict_json
 
 CANDLES = 400  # ~3 px per candle on a 1280 px page
 SPARK_POINTS = 48
@@ -134,7 +133,7 @@ def markers(orders: Sequence[Mapping[str, Any]], grid_s: Sequence[int]) -> dict[
 
 def chart_script(payload: Mapping[str, Any]) -> str:
     """The `<script>` source that hands `payload` to the page. `</` is escaped so no text can end the script."""
-    text = json.dumps(finite(payload), separators=(",", ":"), sort_keys=True, ensure_ascii=True, allow_nan=False)
+    text = strict_json(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
     return "window.PEAKTRADE_CHART=" + text.replace("</", "<\\/") + ";\n"
 
 
@@ -148,7 +147,7 @@ def sparkline_points(values: np.ndarray, points: int = SPARK_POINTS) -> list[flo
 
 def sparkline_svg(values: Sequence[float], width: int = 100, height: int = 26) -> str:
     """A tiny inline SVG polyline; green if the last value is at or above the first, else red. Numbers only."""
-    vals = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    vals = [float(v) for v in values if isinstance(v, float | int) and is_number(v)]
     if len(vals) < 2:
         return ""
     lo, hi = min(vals), max(vals)
@@ -177,9 +176,7 @@ def _order_time(value: Any) -> datetime | None:
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    return float(value) if is_number(value) else None
 
 
 def _unique_times(t: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

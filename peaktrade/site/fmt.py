@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 from peaktrade.clock import parse_ts
+from peaktrade.coerce import is_number
 
 # metric key -> how to show it; keys not listed are shown as plain numbers
 _MONEY = {"realized_pnl", "unrealized_pnl", "fees", "final_equity", "start_equity", "equity", "cash"}
@@ -30,9 +30,7 @@ _LABELS = {
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    return float(value) if is_number(value) else None
 
 
 def money_ccy(value: Any, currency: str = "", signed: bool = False) -> str:

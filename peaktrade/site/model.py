@@ -25,6 +25,7 @@ class RunInfo:
     snapshot: LiveRunSnapshot
     fingerprint: str
     detail: dict[str, Any] | None = None
+    totals: dict[str, Any] = field(default_factory=dict)  # whole-run totals, read once by the gather
 
 
 @dataclass

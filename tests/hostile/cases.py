@@ -322,6 +322,11 @@ CASES: list[Case] = [
         None,
     ),
     Case(
+        "record_integers_past_the_float_range",
+        lambda r: _write(r, BAD_RECORD, _record(metrics={"realized_pnl": 10**400, "num_orders": -(10**400)})),
+        None,
+    ),
+    Case(
         "record_hostile_text_everywhere",
         lambda r: _write(
             r,
@@ -446,6 +451,20 @@ CASES: list[Case] = [
         "orders_garbage_lines",
         lambda r: _orders(
             r, [b"not json", b"\xff\xfe\x00", b"[1, 2]", b'{"ts": NaN, "qty": Infinity}', b"[" * 100_000]
+        ),
+        f"live_runs/{RUN_A}/orders.jsonl",
+    ),
+    Case(
+        "orders_integers_past_the_float_range",  # JSON ints are unbounded; formatting one as a float overflows
+        lambda r: _orders(
+            r,
+            [
+                b'{"ts": "2025-01-01T00:05:00+00:00", "step": 5, "side": "buy", "status": "filled", "qty": 1'
+                + b"0" * 400
+                + b', "fee": -1'
+                + b"0" * 400
+                + b"}"
+            ],
         ),
         f"live_runs/{RUN_A}/orders.jsonl",
     ),
