@@ -293,12 +293,11 @@ def committed_step(meta: dict[str, Any]) -> int | None:
 
 def check_links(run_dir: Path) -> None:
     """`ArtifactError` if a file of the run is a symlink leading out of the run directory (not followed)."""
-    base = run_dir.resolve()
     for name in (S.META, S.EVENTS, S.SEGMENTS, S.ORDERS, S.LEGACY_CSV):
         path = run_dir / name
-        if path.is_symlink():
+        if path.is_symlink():  # rare: resolving costs a syscall per path component, so only then
             try:
-                inside = path.resolve().is_relative_to(base)
+                inside = path.resolve().is_relative_to(run_dir.resolve())
             except (OSError, RuntimeError):  # a symlink loop
                 inside = False
             if not inside:

@@ -178,7 +178,18 @@ class _Build:
         if self._executor is None:
             self.workers = min(max(os.cpu_count() or 1, 2), 4)
             self._executor = worker_pool(self.workers)
+            for _ in range(self.workers):  # start every worker now, importing this module, not at the first task
+                self._executor.submit(_ready)
         return self._executor
+
+    def _many_leaves(self) -> bool:
+        """Will a full build render enough pages to use the workers? (Counted from directory listings only.)"""
+        try:
+            runs = sum(1 for e in os.scandir(self.cfg.paths.runs_dir) if not e.name.startswith("."))
+            sessions = sum(1 for e in os.scandir(self.cfg.paths.registry_dir) if e.name.endswith(".json"))
+        except OSError:
+            return False
+        return runs * 10 + sessions >= self.cfg.site.parallel_min_pages
 
     def _derive_summaries(self, scanned: list) -> None:
         """Summaries of runs in the original format whose event file is new or changed, derived over the workers
@@ -217,6 +228,8 @@ class _Build:
             self.full = True
         self.out.mkdir(parents=True, exist_ok=True)
         self._copy_static()
+        if self.full and self._many_leaves():
+            self._pool()  # the workers start (and import) while this process gathers
         inp, run_fps, session_fps = self._gather()
         if manifest_problem:
             inp.problems.insert(0, manifest_problem)
@@ -755,6 +768,11 @@ def _leaf_worker(
     b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, links)
     return b.written, b.late_problems
+
+
+def _ready() -> int:
+    """A worker's first task: unpickling it imports this module (and pyarrow, numpy, jinja2) ahead of the work."""
+    return os.getpid()
 
 
 def freshness_limit(refresh_seconds: int) -> int:

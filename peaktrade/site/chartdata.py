@@ -33,7 +33,8 @@ SPARK_POINTS = 48
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:
     """Rounded (short JSON), non-finite values as None (JSON has no NaN); vectorized: this runs per run page."""
-    out = np.round(values, digits).tolist()
+    with np.errstate(over="ignore", invalid="ignore"):  # rounding 1e300 to 8 places overflows: keep such values
+        out = np.where(np.abs(values) < 1e15, np.round(values, digits), values).tolist()
     if np.isfinite(values).all():
         return out
     return [v if math.isfinite(v) else None for v in out]
