@@ -162,12 +162,13 @@ class _View:
 def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = False) -> Scan:
     """Index entries for every record, newest first by start time (ties: session id, descending).
 
-    With `index_path`, parsed entries are cached (`peaktrade.registry_index`) keyed by each file's size,
-    mtime_ns and inode. Every file is stat'ed (a record edited in place changes no directory mtime) and only new or
-    changed ones are parsed; a file changed within `RACY_NS` of the cached build is parsed again until it has
-    settled. A corrupt cache counts as missing: it is rebuilt, and that is reported once. Symlinks leading out of
-    the registry directory are not followed; a session id found in two files is shown once (the newest file) and
-    the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they show.
+    With `index_path`, parsed entries are cached (`peaktrade.registry_index`) keyed by each file's size, mtime_ns
+    and inode. Every file is stat'ed (a record edited in place changes no directory mtime) and only new or changed
+    ones are parsed; a file changed within `registry_index.RACY_NS` of the cached build is parsed again until it
+    has settled. A corrupt cache counts as missing: it is rebuilt, and that is reported once. Symlinks leading out
+    of the registry directory are not followed; a session id found in two files is shown once (the newest file)
+    and the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they
+    show.
     """
     return _use(registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir), refresh)
 
@@ -307,7 +308,9 @@ def _stat_records(registry_dir: Path, base: Path) -> tuple[registry_index.Stats,
                 stats[j] = target
             else:
                 odd[name] = f"{path}: not a regular file; skipped, remove it"
-    sizes, mtimes, inodes = (list(map(operator.attrgetter(a), stats)) for a in ("st_size", "st_mtime_ns", "st_ino"))
+    sizes = list(map(operator.itemgetter(stat.ST_SIZE), stats))
+    mtimes = list(map(operator.attrgetter("st_mtime_ns"), stats))
+    inodes = list(map(operator.itemgetter(stat.ST_INO), stats))
     return (names, sizes, mtimes, inodes), odd
 
 

@@ -27,8 +27,9 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate, chain, compress
-from operator import lt, ne
+from functools import partial
+from itertools import accumulate, chain, compress, repeat
+from operator import is_not, lt, ne
 from pathlib import Path
 from typing import Any
 
@@ -157,25 +158,24 @@ class Index:
         return self._rows[start:end]
 
     def entries(self, ranks: Iterable[int]) -> list[dict[str, Any]]:
-        """Entries of many records at once: the rows are decoded together and checked column-wise. The sort
-        columns are checked too, so a whole-registry reader sees any damage to the index."""
-        ranks = list(ranks)
-        if len(self._decoded) < len(self.order):
-            lines = self._rows[self._rows_start :].split(b"\n")
-            if len(lines) != len(self.order) + 1 or lines[-1]:
-                raise Corrupt(f"{len(lines) - 1} rows, expected {len(self.order)}")
-            lines.pop()
-            try:
-                rows = json.loads(b"[" + b",".join(lines) + b"]")
-            except (ValueError, RecursionError) as exc:
-                raise Corrupt(f"rows not JSON ({exc.__class__.__name__})") from None
-            if len(rows) != len(self.order):
-                raise Corrupt("a row line holds more than one row")
-            _check_rows(rows, [self.files[pos] for pos in self.order])
-            self._decoded = dict(enumerate(rows))
-            for k in (_STARTED, _SESSIONS, _PROBLEMS, _OFFSETS):
-                self.line(k)
-        return [self.entry(rank) for rank in ranks]
+        """Entries of many records at once: all rows decoded together and checked column-wise (C speed). The
+        sort columns are checked too, so a whole-registry reader sees any damage to the index."""
+        lines = self._rows[self._rows_start :].split(b"\n")
+        if len(lines) != len(self.order) + 1 or lines[-1]:
+            raise Corrupt(f"{len(lines) - 1} rows, expected {len(self.order)}")
+        lines.pop()
+        try:
+            rows = json.loads(b"[" + b",".join(lines) + b"]")
+        except (ValueError, RecursionError) as exc:
+            raise Corrupt(f"rows not JSON ({exc.__class__.__name__})") from None
+        if len(rows) != len(self.order):
+            raise Corrupt("a row line holds more than one row")
+        cols = _check_rows(rows, list(map(self.files.__getitem__, self.order)))
+        for k in (_STARTED, _SESSIONS, _PROBLEMS, _OFFSETS):
+            self.line(k)
+        sizes, mtimes = (list(map(column.__getitem__, self.order)) for column in (self.sizes, self.mtimes))
+        every = list(map(dict, map(zip, repeat(ENTRY_KEYS), zip(cols[0], sizes, mtimes, *cols[1:]))))
+        return list(map(every.__getitem__, ranks))
 
     def save(self, path: Path) -> None:
         """Write the index, reusing the bytes of every unchanged line. A failed write is ignored: the cache is
@@ -241,76 +241,152 @@ def build(
     """
     names, sizes, mtimes, inodes = stats
     n = len(names)
-    keys = list(zip(sizes, mtimes, inodes))
     same_names = old is not None and names == old.files
     if old is None:
         origin: list[int | None] = [None] * n
-        stale: Iterable[bool] = [True] * n
-    elif same_names:
-        origin = list(range(n))
-        stale = map(ne, keys, zip(old.sizes, old.mtimes, old.inodes))
+        fresh = list(range(n))
     else:
-        where = dict(zip(old.files, range(len(old.files))))
-        origin = list(map(where.get, names))
-        stale = (i is None or (old.sizes[i], old.mtimes[i], old.inodes[i]) != k for i, k in zip(origin, keys))
-    trusted = old.built_ns - RACY_NS if old is not None else 0
-    racy = list(map(trusted.__le__, mtimes))  # changed within one mtime tick of the build: parse again
-    fresh = list(compress(range(n), map(bool.__or__, stale, racy)))
-    if odd:  # checked every time: what a symlink leads to can change without its own stats changing
-        done = set(fresh)
-        fresh += [j for j, name in enumerate(names) if name in odd and j not in done]
+        trusted = old.built_ns - RACY_NS
+        if same_names:  # the usual case: columns compared as lists, element-wise only where they differ
+            origin = list(range(n))
+            stale: set[int] = set()
+            for new, was in ((sizes, old.sizes), (mtimes, old.mtimes), (inodes, old.inodes)):
+                if new != was:
+                    stale.update(compress(range(n), map(ne, new, was)))
+        else:
+            where = dict(zip(old.files, range(len(old.files))))
+            origin = list(map(where.get, names))
+            stale = {
+                j
+                for j, (i, key) in enumerate(zip(origin, zip(sizes, mtimes, inodes)))
+                if i is None or (old.sizes[i], old.mtimes[i], old.inodes[i]) != key
+            }
+        if mtimes and max(mtimes) >= trusted:  # changed within one mtime tick of the build: parse again
+            stale.update(compress(range(n), map(trusted.__le__, mtimes)))
+        if odd:  # checked every time: what a symlink leads to can change without its own stats changing
+            stale.update(j for j, name in enumerate(names) if name in odd)
+        fresh = sorted(stale)
+    parsed = {j: (None, odd[names[j]]) if names[j] in odd else parse(names[j], sizes[j], mtimes[j]) for j in fresh}
+    if same_names and old is not None:
+        patched = _patch(old, built_ns, stats, parsed)
+        if patched is not None:
+            return patched
+    return _rebuild(base, dir_mtime, built_ns, stats, old, origin, parsed)
+
+
+def _patch(
+    old: Index, built_ns: int, stats: Stats, parsed: dict[int, tuple[dict[str, Any] | None, str | None]]
+) -> tuple[Index, bool] | None:
+    """`old` with the rows of edited records replaced, if no file was added or removed and nothing that sorts
+    changed (start time, session id, field problems, record or not): the usual edit in place. Else None.
+    Only the lines that changed are encoded again; the sort columns are not even decoded."""
+    names, sizes, mtimes, inodes = stats
+    if len(parsed) > 64:
+        return None
+    replaced: dict[int, list[Any]] = {}
+    problem_files = dict(old.problem_files)
+    changed = False
+    for j, (entry, why) in parsed.items():
+        rank = old.order.index(j) if j in old.order else None
+        as_indexed = (old.sizes[j], old.mtimes[j], old.inodes[j]) == (sizes[j], mtimes[j], inodes[j])
+        if entry is None:
+            if rank is not None:
+                return None
+            as_indexed = as_indexed and problem_files.get(names[j]) == why
+            problem_files[names[j]] = why or ""
+        else:
+            if rank is None:
+                return None
+            kept = old.entry(rank)
+            if (kept["_started"], kept["session_id"], kept["_problems"]) != (
+                entry["_started"],
+                entry["session_id"],
+                entry["_problems"],
+            ):
+                return None
+            as_indexed = as_indexed and all(kept[k] == entry[k] for k in ENTRY_KEYS)
+            if not as_indexed:
+                replaced[rank] = _row(entry)
+        if not as_indexed:
+            changed = True
+        elif old.built_ns - RACY_NS <= mtimes[j] < built_ns - RACY_NS:
+            changed = True  # racy, as indexed, settled by now: written with the new build time, then fast
+    if not changed:
+        return old, False
+    rows, offsets, decoded = _splice(old, replaced)
+    meta = {**old._values[_META], "built_ns": built_ns, "problem_files": problem_files, "rows_bytes": len(rows)}
+    values = {**old._values, _META: meta, _SIZES: sizes, _MTIMES: mtimes, _INODES: inodes, _OFFSETS: offsets}
+    head = list(old._head)
+    head[_META] = None
+    for k, new in ((_SIZES, sizes), (_MTIMES, mtimes), (_INODES, inodes), (_OFFSETS, offsets)):
+        if k not in old._values or new != old._values[k]:
+            head[k] = None
+    return Index(head, values, rows, 0, decoded), True
+
+
+def _row(entry: dict[str, Any]) -> list[Any]:
+    return [entry["_file"], entry["_started"], entry["_problems"], *(entry[k] for k in ENTRY_KEYS[5:])]
+
+
+def _rebuild(
+    base: str,
+    dir_mtime: int,
+    built_ns: int,
+    stats: Stats,
+    old: Index | None,
+    origin: list[int | None],
+    parsed: dict[int, tuple[dict[str, Any] | None, str | None]],
+) -> tuple[Index, bool]:
+    """The index with columns and order computed again; old rows are carried over as bytes."""
+    names, sizes, mtimes, inodes = stats
+    n = len(names)
+    same_names = old is not None and names == old.files
     # Columns by new position, copied from the old index and patched where a file was parsed.
-    pick = _picker(origin)
     if old is None:
         started: list[Any] = [None] * n
         sessions: list[Any] = [None] * n
         problems: list[Any] = [None] * n
         old_rank: list[int | None] = [None] * n
     else:
+        pick = list if same_names else _picker(origin)
         started, sessions, problems = (pick(old.line(k)) for k in (_STARTED, _SESSIONS, _PROBLEMS))
-        rank_of: list[int | None] = [None] * len(old.files)
-        for rank, pos in enumerate(old.order):
-            rank_of[pos] = rank
-        old_rank = pick(rank_of)
+        rank_of = dict(zip(old.order, range(len(old.order))))
+        old_rank = list(map(rank_of.get, origin))
     new_rows: dict[int, list[Any]] = {}
     problem_files: dict[str, str] = {}
-    changed = moved = not same_names
-    settle = False
-    for j in fresh:
+    changed = old is None or not same_names
+    for j, (entry, why) in parsed.items():
         name, i = names[j], origin[j]
-        entry, why = (None, odd[name]) if name in odd else parse(name, sizes[j], mtimes[j])
-        if old is not None and i is not None and _as_indexed(old, i, old_rank[j], keys[j], entry, why):
+        key = (sizes[j], mtimes[j], inodes[j])
+        if old is not None and i is not None and _as_indexed(old, i, old_rank[j], key, entry, why):
             # Racy or odd, but nothing differs: keep the old row. A racy file that has settled by now is written
             # once more with the new build time, so later calls take the fast path.
-            settle = settle or (racy[j] and mtimes[j] < built_ns - RACY_NS)
+            changed = changed or old.built_ns - RACY_NS <= mtimes[j] < built_ns - RACY_NS
             if entry is None:
                 problem_files[name] = why or ""
             continue
         changed = True
         old_rank[j] = None
         if entry is None:
-            moved = moved or started[j] is not None
             started[j] = sessions[j] = problems[j] = None
             problem_files[name] = why or ""
         else:
-            moved = moved or (started[j], sessions[j]) != (entry["_started_us"], entry["session_id"])
-            new_rows[j] = [name, entry["_started"], entry["_problems"], *(entry[k] for k in ENTRY_KEYS[5:])]
+            new_rows[j] = _row(entry)
             started[j], sessions[j], problems[j] = entry["_started_us"], entry["session_id"], entry["_problems"]
     if old is not None:
-        done = set(fresh)
-        kept = ((j, name) for j, name in enumerate(names) if j not in done and name in old.problem_files)
-        problem_files.update((name, old.problem_files[name]) for _, name in kept)
-        if not (changed or settle):
+        if old.problem_files:  # unchanged problem files keep their message
+            present, seen = set(names), {names[j] for j in parsed}
+            problem_files.update(
+                (name, why) for name, why in old.problem_files.items() if name in present and name not in seen
+            )
+        if not changed:
             return old, False
     listed = [j for j in range(n) if started[j] is not None]
     if any(sessions[j] is None or (old_rank[j] is None and j not in new_rows) for j in listed):
         raise Corrupt("a listed record has no session id or no row")
-    if old is not None and not moved:
-        order = old.order  # nothing that sorts changed
-    else:
-        order = sorted(listed, key=lambda j: (started[j], sessions[j], names[j]), reverse=True)
+    order = sorted(listed, key=lambda j: (started[j], sessions[j], names[j]), reverse=True)
     rows, offsets, decoded = _rows(old, order, old_rank, new_rows)
-    ids = [sessions[j] for j in order]
+    ids = list(map(sessions.__getitem__, order))
     meta = {
         "version": VERSION,
         "dir": base,
@@ -318,7 +394,7 @@ def build(
         "built_ns": built_ns,
         "count": n,
         "problem_files": problem_files,
-        "problems": list(chain.from_iterable(filter(None, (problems[j] for j in order)))),
+        "problems": list(chain.from_iterable(filter(None, map(problems.__getitem__, order)))),
         "duplicates": len(set(ids)) != len(ids),
         "rows_bytes": len(rows),
     }
@@ -366,6 +442,25 @@ def _rows(
     if run:
         pieces.append(blob[base + starts[run[0]] : base + ends[run[1]]])
     return b"".join(pieces), [0, *accumulate(lengths[:-1])] if lengths else [], decoded
+
+
+def _splice(old: Index, replaced: dict[int, list[Any]]) -> tuple[bytes, list[int], dict[int, Any]]:
+    """The old row lines with the rows of some ranks replaced; their offsets; the new rows by rank."""
+    starts: list[int] = old.line(_OFFSETS)
+    base, blob = old._rows_start, old._rows
+    pieces: list[bytes | memoryview] = []
+    offsets = starts
+    done = 0  # bytes of the old rows copied so far
+    for rank in sorted(replaced):
+        end = starts[rank + 1] if rank + 1 < len(starts) else len(blob) - base
+        line = _encode(replaced[rank]) + b"\n"
+        pieces += (memoryview(blob)[base + done : base + starts[rank]], line)
+        if len(line) != end - starts[rank]:
+            shift = len(line) - (end - starts[rank])
+            offsets = offsets[: rank + 1] + [o + shift for o in offsets[rank + 1 :]]
+        done = end
+    pieces.append(memoryview(blob)[base + done :])
+    return b"".join(pieces), offsets, dict(replaced)
 
 
 def _as_indexed(
@@ -457,16 +552,16 @@ def _check_line(k: int, value: Any, n: int) -> Any:
     return value
 
 
-def _check_rows(rows: list[Any], files: list[str]) -> None:
-    """Rows decoded together, checked column-wise (C speed): `Corrupt` unless each is well-formed and names the
-    file its place in the listing says."""
+def _check_rows(rows: list[Any], files: list[str]) -> list[tuple[Any, ...]]:
+    """Rows decoded together, checked column-wise (C speed), as columns: `Corrupt` unless each is well-formed
+    and names the file its place in the listing says."""
     if not rows:
-        return
+        return [()] * _ROW_LEN
     if set(map(type, rows)) != {list} or set(map(len, rows)) != {_ROW_LEN}:
         raise Corrupt("a row is malformed")
     cols = list(zip(*rows))
     texts = set(chain.from_iterable(map(type, c) for c in cols[4 : 4 + len(FIELDS)]))
-    numbers = list(chain.from_iterable(cols[4 + len(FIELDS) :]))
+    numbers = list(filter(partial(is_not, None), chain.from_iterable(cols[4 + len(FIELDS) :])))
     if not (
         set(map(type, cols[1])) == {float}
         and all(map(math.isfinite, cols[1]))
@@ -474,9 +569,20 @@ def _check_rows(rows: list[Any], files: list[str]) -> None:
         and set(map(type, chain.from_iterable(filter(None, cols[2])))) <= {str}
         and set(map(type, cols[3])) == {str}
         and texts <= {str, _NONE}
-        and set(map(type, numbers)) <= {int, float, _NONE}
-        and all(-_INT_LIMIT < v < _INT_LIMIT for v in numbers if v is not None)
+        and set(map(type, numbers)) <= {int, float}
+        and _in_range(numbers)
     ):
         raise Corrupt("a row is malformed")
     if list(cols[0]) != files:
         raise Corrupt("a row is out of place")
+    return cols
+
+
+def _in_range(numbers: list[int | float]) -> bool:
+    """All finite and within +-2**63 (what `metric` keeps)."""
+    if not numbers:
+        return True
+    try:
+        return min(numbers) > -_INT_LIMIT and max(numbers) < _INT_LIMIT and all(map(math.isfinite, numbers))
+    except OverflowError:  # a huge int hidden from min/max by a NaN
+        return False
