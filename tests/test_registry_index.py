@@ -119,3 +119,18 @@ def test_duplicates_and_problem_files_survive_a_rewrite(tmp_path: Path) -> None:
         assert "junk.json" in result.problems[0] and "duplicate session id 'session_00002'" in result.problems[1]
         found, problems = registry.find_session_checked(reg, "session_00002", index)
         assert found is not None and found["started_at"] == "2025-01-01T00:02:00+00:00" and len(problems) == 1
+
+
+def test_a_settled_listing_leaves_the_index_alone_and_an_edit_rewrites_it_once(tmp_path: Path) -> None:
+    reg, index = settled_registry(tmp_path)
+    written = index.read_bytes()
+    registry.list_records(reg, limit=10, index_path=index)
+    assert index.read_bytes() == written
+    edit_in_place(reg, 7, status="aborted")
+    settle(reg)
+    records, _ = registry.list_records(reg, index_path=index)
+    assert [r["status"] for r in records if r["session_id"] == "session_00007"] == ["aborted"]
+    rewritten = index.read_bytes()
+    assert rewritten != written
+    registry.list_records(reg, limit=10, index_path=index)
+    assert index.read_bytes() == rewritten
