@@ -38,7 +38,7 @@ from peaktrade.atomic import write_bytes
 
 VERSION = 5
 RACY_NS = 2_000_000_000  # a file changed this close to an index build is parsed again until it has settled
-MAX_BYTES = 256 * 1024 * 1024  # about 700,000 records; the usual 16 MB JSON cap would be hit at 45,000
+MAX_BYTES = 256 * 1024 * 1024  # ~400 bytes a record: 600,000 records; the usual 16 MB cap is hit at 40,000
 FIELDS = (
     "run_id",
     "run_type",
