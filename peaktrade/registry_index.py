@@ -82,11 +82,16 @@ class Index:
     """One index, decoded lazily: `line(k)` decodes header line k once, `entry(rank)` the rank-th newest record."""
 
     def __init__(
-        self, head: list[bytes | None], values: dict[int, Any], rows: bytes, start: int, decoded: dict[int, Any]
+        self,
+        head: list[bytes | None],
+        values: dict[int, Any],
+        rows: bytes | None,
+        start: int,
+        decoded: dict[int, Any],
     ):
         self._head = head  # raw header lines; None where a value is new and must be encoded on save
         self._values = values  # decoded header lines
-        self._rows = rows  # the row lines, undecoded, from offset `start` on (the whole file as read)
+        self._rows = rows  # the row lines from offset `start` on (the whole file as read); None: not encoded yet
         self._rows_start = start
         self._decoded = decoded  # rank -> row, checked
         self._cursor = [start]  # offsets of the first rows, found without decoding line 9
@@ -101,6 +106,15 @@ class Index:
         self.mtimes: list[int] = values[_MTIMES]
         self.inodes: list[int] = values[_INODES]
         self.order: list[int] = values[_ORDER]
+
+    def _blob(self) -> bytes:
+        """The row lines; an index built from scratch has every row decoded and encodes them when first needed."""
+        if self._rows is None:
+            lines = [_encode(self._decoded[rank]) + b"\n" for rank in range(len(self.order))]
+            self._rows = b"".join(lines)
+            self._values[_OFFSETS] = [0, *accumulate(map(len, lines[:-1]))] if lines else []
+            self._values[_META] = {**self._values[_META], "rows_bytes": len(self._rows)}
+        return self._rows
 
     def matches(self, stats: Stats, odd: dict[str, str]) -> bool:
         """Whether every file is as indexed and has settled, so nothing needs parsing. List comparisons: the
@@ -125,10 +139,12 @@ class Index:
 
     def line(self, k: int) -> Any:
         """Header line k, decoded and checked once (`Corrupt` if malformed)."""
+        if k == _OFFSETS:
+            self._blob()
         if k not in self._values:
             n = len(self.order) if k == _OFFSETS else len(self.files)
             value = _check_line(k, _decode(self._head[k], k), n)
-            if k == _OFFSETS and value and value[-1] >= len(self._rows) - self._rows_start:
+            if k == _OFFSETS and value and value[-1] >= len(self._blob()) - self._rows_start:
                 raise Corrupt("offsets out of range")
             self._values[k] = value
         return self._values[k]
@@ -144,49 +160,54 @@ class Index:
         return dict(zip(ENTRY_KEYS, (row[0], self.sizes[pos], self.mtimes[pos], *row[1:])))
 
     def _row_bytes(self, rank: int) -> bytes:
-        cursor = self._cursor  # absolute offsets of the first rows
+        blob, cursor = self._blob(), self._cursor  # cursor: absolute offsets of the first rows
         if rank >= len(cursor) and rank < 64 and _OFFSETS not in self._values:  # found line by line
             while len(cursor) <= rank:
-                end = self._rows.find(b"\n", cursor[-1])
+                end = blob.find(b"\n", cursor[-1])
                 if end < 0:
                     raise Corrupt(f"row {rank} missing")
                 cursor.append(end + 1)
         start = cursor[rank] if rank < len(cursor) else self._rows_start + self.line(_OFFSETS)[rank]
-        end = self._rows.find(b"\n", start)
+        end = blob.find(b"\n", start)
         if end < 0:
             raise Corrupt(f"row {rank} missing")
-        return self._rows[start:end]
+        return blob[start:end]
 
     def entries(self, ranks: Iterable[int]) -> list[dict[str, Any]]:
         """Entries of many records at once: all rows decoded together and checked column-wise (C speed). The
         sort columns are checked too, so a whole-registry reader sees any damage to the index."""
-        lines = self._rows[self._rows_start :].split(b"\n")
-        if len(lines) != len(self.order) + 1 or lines[-1]:
-            raise Corrupt(f"{len(lines) - 1} rows, expected {len(self.order)}")
-        lines.pop()
-        try:
-            rows = json.loads(b"[" + b",".join(lines) + b"]")
-        except (ValueError, RecursionError) as exc:
-            raise Corrupt(f"rows not JSON ({exc.__class__.__name__})") from None
-        if len(rows) != len(self.order):
-            raise Corrupt("a row line holds more than one row")
-        cols = _check_rows(rows, list(map(self.files.__getitem__, self.order)))
-        for k in (_STARTED, _SESSIONS, _PROBLEMS, _OFFSETS):
-            self.line(k)
         sizes, mtimes = (list(map(column.__getitem__, self.order)) for column in (self.sizes, self.mtimes))
-        every = list(map(dict, map(zip, repeat(ENTRY_KEYS), zip(cols[0], sizes, mtimes, *cols[1:]))))
+        if len(self._decoded) == len(self.order):  # parsed just now (or all decoded before): checked already
+            decoded = map(self._decoded.__getitem__, range(len(self.order)))
+            rows = [[row[0], size, mtime, *row[1:]] for row, size, mtime in zip(decoded, sizes, mtimes)]
+        else:
+            blob = self._blob()[self._rows_start :]
+            lines = blob.count(b"\n")
+            if lines != len(self.order) or (blob and not blob.endswith(b"\n")):
+                raise Corrupt(f"{lines} row lines, expected {len(self.order)}")
+            try:  # one array: a row line holds no newline of its own, JSON never does
+                rows = json.loads(b"[" + blob[:-1].replace(b"\n", b",") + b"]")
+            except (ValueError, RecursionError) as exc:
+                raise Corrupt(f"rows not JSON ({exc.__class__.__name__})") from None
+            if len(rows) != len(self.order):
+                raise Corrupt(f"{len(rows)} rows, expected {len(self.order)}")
+            _check_rows(rows, list(map(self.files.__getitem__, self.order)))
+            for k in (_STARTED, _SESSIONS, _PROBLEMS, _OFFSETS):
+                self.line(k)
+            for row, size, mtime in zip(rows, sizes, mtimes):  # fresh lists: completed in place
+                row[1:1] = (size, mtime)
+        every = list(map(dict, map(zip, repeat(ENTRY_KEYS), rows)))
         return list(map(every.__getitem__, ranks))
 
     def save(self, path: Path) -> None:
         """Write the index, reusing the bytes of every unchanged line. A failed write is ignored: the cache is
         an optimisation, and a read-only state directory must not break listing."""
-        meta = self._values[_META]
-        head = [_encode(meta)] + [
+        rows = memoryview(self._blob())[self._rows_start :]
+        head = [_encode(self._values[_META])] + [
             raw if raw is not None else _encode(self._values[k]) for k, raw in enumerate(self._head) if k
         ]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            rows = memoryview(self._rows)[self._rows_start :]
             write_bytes(path, b"".join((b"\n".join(head), b"\n", rows)), fsync=False)
         except OSError:
             pass
@@ -384,7 +405,10 @@ def _rebuild(
     if any(sessions[j] is None or (old_rank[j] is None and j not in new_rows) for j in listed):
         raise Corrupt("a listed record has no session id or no row")
     order = sorted(listed, key=lambda j: (started[j], sessions[j], names[j]), reverse=True)
-    rows, offsets, decoded = _rows(old, order, old_rank, new_rows)
+    if old is None:  # every row is new: encoded only if the index is saved
+        rows, offsets, decoded = None, None, {rank: new_rows[pos] for rank, pos in enumerate(order)}
+    else:
+        rows, offsets, decoded = _rows(old, order, old_rank, new_rows)
     ids = list(map(sessions.__getitem__, order))
     meta = {
         "version": VERSION,
@@ -395,10 +419,12 @@ def _rebuild(
         "problem_files": problem_files,
         "problems": list(chain.from_iterable(filter(None, map(problems.__getitem__, order)))),
         "duplicates": len(set(ids)) != len(ids),
-        "rows_bytes": len(rows),
+        "rows_bytes": len(rows) if rows is not None else None,
     }
     values: dict[int, Any] = {_META: meta, _FILES: names, _SIZES: sizes, _MTIMES: mtimes, _INODES: inodes}
-    values.update({_ORDER: order, _STARTED: started, _SESSIONS: sessions, _PROBLEMS: problems, _OFFSETS: offsets})
+    values.update({_ORDER: order, _STARTED: started, _SESSIONS: sessions, _PROBLEMS: problems})
+    if offsets is not None:
+        values[_OFFSETS] = offsets
     head: list[bytes | None] = [None] * _HEAD
     if old is not None:  # a line equal to the old one is written back as the same bytes
         for k in range(1, _HEAD):
@@ -551,11 +577,11 @@ def _check_line(k: int, value: Any, n: int) -> Any:
     return value
 
 
-def _check_rows(rows: list[Any], files: list[str]) -> list[tuple[Any, ...]]:
-    """Rows decoded together, checked column-wise (C speed), as columns: `Corrupt` unless each is well-formed
-    and names the file its place in the listing says."""
+def _check_rows(rows: list[Any], files: list[str]) -> None:
+    """Rows decoded together, checked column-wise (C speed): `Corrupt` unless each is well-formed and names the
+    file its place in the listing says."""
     if not rows:
-        return [()] * _ROW_LEN
+        return
     if set(map(type, rows)) != {list} or set(map(len, rows)) != {_ROW_LEN}:
         raise Corrupt("a row is malformed")
     cols = list(zip(*rows))
@@ -574,7 +600,6 @@ def _check_rows(rows: list[Any], files: list[str]) -> list[tuple[Any, ...]]:
         raise Corrupt("a row is malformed")
     if list(cols[0]) != files:
         raise Corrupt("a row is out of place")
-    return cols
 
 
 def _in_range(numbers: list[int | float]) -> bool:
