@@ -400,6 +400,27 @@ def bench_registry(args, work: Path) -> None:
         "<= 50 ms",
     )
 
+    def add_then_list(k: int) -> tuple[float, float]:
+        # A new session's record appears (the index's columns and order are laid out again), then the first list.
+        rec = registry.new_record(
+            session_id=f"session_new_{k}",
+            run_id=None,
+            mode="paper",
+            env_name="bench",
+            symbol="BTC/EUR",
+            strategy="ma_crossover",
+            started_at=T0 + timedelta(minutes=n + k),
+        )
+        registry.write_record(reg, rec)
+        t, c = time.perf_counter(), time.process_time()
+        records, _ = registry.list_records(reg, limit=10, index_path=index)
+        assert records[0]["session_id"] == f"session_new_{k}"
+        return time.perf_counter() - t, time.process_time() - c
+
+    after = [add_then_list(k) for k in range(5)]
+    wall, cpu = statistics.median(a[0] for a in after), statistics.median(a[1] for a in after)
+    report("list(10), first call after one record added", f"{wall * 1000:.1f} ms (cpu {cpu * 1000:.1f})")
+
 
 _REPLAY_PROBE = """
 import json, sys, time

@@ -2,13 +2,17 @@
 
 File names and fields follow the original system (`<started:%Y%m%dT%H%M%S>_<run_type>_<session_id>.json`).
 Records are rewritten atomically. Corrupt or foreign files are skipped and reported, never fatal. Listing is
-fast at 10,000 records through an index cache keyed by each file's size and mtime.
+fast at 10,000 records through an index cache (`peaktrade.registry_index`) keyed by each file's size, mtime and
+inode: a settled `session list` stats every file and decodes only the entries it shows.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import operator
 import os
+import re
+import stat
 import time
 import typing
 from collections.abc import Iterable, Mapping
@@ -17,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peaktrade import coerce, safeio
+from peaktrade import coerce, registry_index, safeio
 from peaktrade.atomic import write_json
 from peaktrade.clock import iso, parse_ts, to_utc
 from peaktrade.errors import ArtifactError
@@ -25,23 +29,7 @@ from peaktrade.ids import slug, validate_id
 from peaktrade.redact import redact, redact_args
 
 SCHEMA_VERSION = 1
-_INDEX_VERSION = 4
-_RACY_NS = 2_000_000_000  # a directory changed this close to an index build is re-checked file by file
-_INDEX_FIELDS = (
-    "session_id",
-    "run_id",
-    "run_type",
-    "mode",
-    "status",
-    "strategy",
-    "symbol",
-    "env_name",
-    "started_at",
-    "finished_at",
-    "heartbeat_at",
-)
-_INDEX_METRICS = ("realized_pnl", "max_drawdown", "num_orders", "num_blocked", "final_equity", "return_pct")
-_COLUMNS = ("_file", "_size", "_mtime", "_started", "_problems", *_INDEX_FIELDS, *_INDEX_METRICS)
+_T = typing.TypeVar("_T")
 
 
 def run_type_for(mode: str) -> str:
@@ -161,73 +149,176 @@ class Scan:
     registry_dir: Path = Path(".")
 
 
+@dataclass
+class _View:
+    """What a scan found, entries still undecoded: the ranks (in the index's listing) to show, newest first."""
+
+    registry_dir: Path
+    index: registry_index.Index | None
+    shown: typing.Sequence[int]
+    problems: list[str]
+
+
 def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = False) -> Scan:
     """Index entries for every record, newest first by start time (ties: session id, descending).
 
-    With `index_path`, parsed entries are cached keyed by (size, mtime_ns) of each file. Every file is stat'ed
-    (a record edited in place changes no directory mtime) and only new or changed ones are parsed; a file
-    changed within `_RACY_NS` of the cached build is parsed again until it has settled. A corrupt cache counts as
-    missing: it is rebuilt, and that is reported once. Symlinks leading out of the registry directory are not
-    followed; a session id found in two files is shown once (the newest file) and the others are reported.
+    With `index_path`, parsed entries are cached (`peaktrade.registry_index`) keyed by each file's size, mtime_ns
+    and inode. Every file is stat'ed (a record edited in place changes no directory mtime) and only new or changed
+    ones are parsed; a file changed within `registry_index.RACY_NS` of the cached build is parsed again until it
+    has settled. A corrupt cache counts as missing: it is rebuilt, and that is reported once. Symlinks leading out
+    of the registry directory are not followed; a session id found in two files is shown once (the newest file)
+    and the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they
+    show.
     """
-    registry_dir = Path(registry_dir)
-    out = Scan(registry_dir=registry_dir)
+    return _use(registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir), refresh)
+
+
+def _entries(view: _View) -> list[dict[str, Any]]:
+    return view.index.entries(view.shown) if view.index is not None else []
+
+
+def _use(registry_dir: Path, index_path: Path | None, use: typing.Callable[[_View], _T], refresh: bool = False) -> _T:
+    """`use` applied to a scan; if it meets a malformed line of the cache, the cache is rebuilt (and that is
+    reported once) and `use` applied again."""
+    view = _scan(Path(registry_dir), index_path, refresh)
+    try:
+        return use(view)
+    except registry_index.Corrupt as exc:
+        view = _scan(Path(registry_dir), index_path, refresh=True)
+        view.problems.insert(0, _corrupt(index_path, exc))
+        return use(view)
+
+
+def _corrupt(index_path: Path | None, exc: Exception) -> str:
+    return f"{index_path}: corrupt registry index cache ({exc}); rebuilt from the records"
+
+
+def _scan(registry_dir: Path, index_path: Path | None, refresh: bool) -> _View:
     try:
         dir_mtime = os.stat(registry_dir).st_mtime_ns
     except FileNotFoundError:
-        return out
-    cache, cache_problem = _load_index(index_path) if index_path else (None, None)
-    if cache is not None and (refresh or cache["dir"] != str(registry_dir.resolve())):
-        cache = None
-    trusted_before = cache["built_ns"] - _RACY_NS if cache else 0
-    old = {e["_file"]: e for e in cache["entries"]} if cache else {}
-    old_problems = cache.get("problem_files", {}) if cache else {}
-    problem_files: dict[str, list[Any]] = {}
-    built_ns = time.time_ns()
-    changed = cache is None
+        return _View(registry_dir, None, [], [])
     base = registry_dir.resolve()
-    for entry in os.scandir(registry_dir):
-        name = entry.name
-        if name.startswith(".") or not name.endswith(".json"):
-            continue
-        if entry.is_symlink() and not _inside(Path(entry.path), base):
-            problem_files[name] = [-1, -1, f"{entry.path}: symlink leading out of {registry_dir}; not followed"]
-            changed = True
-            continue
-        if not entry.is_file():
-            problem_files[name] = [-1, -1, f"{entry.path}: not a regular file; skipped, remove it"]
-            changed = True
-            continue
-        st = entry.stat()
-        settled = st.st_mtime_ns < trusted_before  # else it may change again within one mtime tick: re-parse
-        prev = old.get(name)
-        if settled and prev is not None and prev["_size"] == st.st_size and prev["_mtime"] == st.st_mtime_ns:
-            out.entries.append(prev)
-            continue
-        known = old_problems.get(name)
-        if settled and known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
-            problem_files[name] = known
-            continue
-        changed = True
+    cache, problem = None, None
+    if index_path is not None and not refresh:
         try:
-            record, problems = read_record(Path(entry.path))
-        except ArtifactError as exc:
-            problem_files[name] = [st.st_size, st.st_mtime_ns, str(exc)]
+            cache = registry_index.load(index_path)
+        except safeio.UnreadableFile as exc:
+            problem = f"{exc} (the registry index cache); rebuilt from the records"
+        except registry_index.Corrupt as exc:
+            problem = _corrupt(index_path, exc)
+    if cache is not None and cache.dir != str(base):
+        cache = None
+    built_ns = time.time_ns()  # before the stats: a file changed after this is racy, parsed again next time
+    stats, odd = _stat_records(registry_dir, base)
+    args = (registry_dir, str(base), dir_mtime, built_ns, stats, odd, index_path)
+    try:
+        view = _view(*args, cache)
+    except registry_index.Corrupt as exc:
+        problem = _corrupt(index_path, exc)
+        view = _view(*args, None)
+    if problem:
+        view.problems.insert(0, problem)
+    return view
+
+
+def _view(
+    registry_dir: Path,
+    base: str,
+    dir_mtime: int,
+    built_ns: int,
+    stats: registry_index.Stats,
+    odd: dict[str, str],
+    index_path: Path | None,
+    cache: registry_index.Index | None,
+) -> _View:
+    if cache is not None and cache.matches(stats, odd):
+        index = cache
+    else:
+
+        def parse(name: str, size: int, mtime: int) -> tuple[dict[str, Any] | None, str | None]:
+            try:
+                record, problems = read_record(registry_dir / name)
+            except ArtifactError as exc:
+                return None, str(exc)
+            return _index_entry(name, size, mtime, record, problems), None
+
+        index, changed = registry_index.build(base, dir_mtime, built_ns, stats, odd, cache, parse)
+        if index_path is not None and changed:
+            index.save(index_path)
+    shown, problems = _shown(index, registry_dir)
+    files = [index.problem_files[name] for name in sorted(index.problem_files)]
+    return _View(registry_dir, index, shown, files + problems)
+
+
+def _shown(index: registry_index.Index, registry_dir: Path) -> tuple[typing.Sequence[int], list[str]]:
+    """Ranks to show and the records' field problems; a session id found twice is shown once (newest file)
+    and the other files reported. Without duplicates this is all in the index's first lines."""
+    if not index.duplicates:
+        return range(len(index.order)), list(index.problems)
+    sessions, field_problems = index.sessions(), index.record_problems()
+    seen: dict[str | None, str] = {}
+    shown: list[int] = []
+    problems: list[str] = []
+    for rank, pos in enumerate(index.order):
+        problems += field_problems[pos] or []
+        sid, name = sessions[pos], index.files[pos]
+        first = seen.get(sid)
+        if first is not None:
+            problems.append(
+                f"{registry_dir / name}: duplicate session id {sid!r} "
+                f"(also in {registry_dir / first}); not shown, remove one of the two files"
+            )
             continue
-        out.entries.append(_index_entry(name, st.st_size, st.st_mtime_ns, record, problems))
-    if len(out.entries) + len(problem_files) != len(old) + len(old_problems):
-        changed = True
-    if changed or cache is None:
-        out.entries.sort(key=lambda e: (e["_started"], e["session_id"], e["_file"]), reverse=True)
-    else:  # every file as indexed: the index holds the same entries, sorted when it was saved
-        out.entries = cache["entries"]
-    out.problems = [p[2] for _, p in sorted(problem_files.items())]
-    if index_path is not None and changed:
-        _save_index(index_path, registry_dir, dir_mtime, built_ns, out.entries, problem_files)
-    if cache_problem:
-        out.problems.insert(0, cache_problem)
-    _finish(out)
-    return out
+        seen[sid] = name
+        shown.append(rank)
+    return shown, problems
+
+
+_RECORD_NAME = re.compile(r"[^.].*\.json", re.DOTALL).fullmatch
+
+
+def _stat_records(registry_dir: Path, base: Path) -> tuple[registry_index.Stats, dict[str, str]]:
+    """Names and stats of the record files in directory order, plus the entries that are no regular file inside
+    the directory, with why. At C speed (`map`): the stat is most of the time of a settled `session list`."""
+    fd = os.open(registry_dir, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        names = list(filter(_RECORD_NAME, os.listdir(fd)))
+        try:
+            stats = list(map(functools.partial(os.lstat, dir_fd=fd), names))
+        except FileNotFoundError:  # removed while listed: stat one by one, skipping what is gone
+            found = [(name, st) for name in names if (st := _lstat(name, fd)) is not None]
+            names, stats = [name for name, _ in found], [st for _, st in found]
+    finally:
+        os.close(fd)
+    odd: dict[str, str] = {}
+    if not all(map(stat.S_ISREG, map(operator.attrgetter("st_mode"), stats))):
+        for j, name in enumerate(names):
+            if stat.S_ISREG(stats[j].st_mode):
+                continue
+            path = registry_dir / name
+            if stat.S_ISLNK(stats[j].st_mode) and not _inside(path, base):
+                odd[name] = f"{path}: symlink leading out of {registry_dir}; not followed"
+                continue
+            try:
+                target = os.stat(path)  # a symlink inside the directory: its target's stats count
+            except OSError:
+                target = None
+            if target is not None and stat.S_ISREG(target.st_mode):
+                stats[j] = target
+            else:
+                odd[name] = f"{path}: not a regular file; skipped, remove it"
+    sizes = list(map(operator.itemgetter(stat.ST_SIZE), stats))
+    mtimes = list(map(operator.attrgetter("st_mtime_ns"), stats))
+    inodes = list(map(operator.itemgetter(stat.ST_INO), stats))
+    return (names, sizes, mtimes, inodes), odd
+
+
+def _lstat(name: str, fd: int) -> os.stat_result | None:
+    try:
+        return os.lstat(name, dir_fd=fd)
+    except FileNotFoundError:
+        return None
 
 
 def _inside(path: Path, base: Path) -> bool:
@@ -237,46 +328,35 @@ def _inside(path: Path, base: Path) -> bool:
         return False
 
 
-def _finish(out: Scan) -> None:
-    """Field problems of indexed records, and duplicate session ids reported and shown once (newest file)."""
-    seen: dict[str, str] = {}
-    unique = []
-    for e in out.entries:
-        out.problems += e.get("_problems") or []
-        first = seen.get(e["session_id"])
-        if first is not None:
-            out.problems.append(
-                f"{out.registry_dir / e['_file']}: duplicate session id {e['session_id']!r} "
-                f"(also in {out.registry_dir / first}); not shown, remove one of the two files"
-            )
-            continue
-        seen[e["session_id"]] = e["_file"]
-        unique.append(e)
-    out.entries = unique
-
-
 def list_records(
     registry_dir: Path,
     filters: Filters = Filters(),
     limit: int | None = None,
     index_path: Path | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Full records matching `filters`, newest first, at most `limit`; plus the problems met."""
-    result = scan(registry_dir, index_path)
-    records: list[dict[str, Any]] = []
-    problems = list(result.problems)
+    """Full records matching `filters`, newest first, at most `limit`; plus the problems met. Index entries are
+    decoded one by one as the listing reaches them."""
     match = filters.matcher()
-    for entry in result.entries:
-        if not match(entry):
-            continue
-        try:
-            records.append(load_record(Path(registry_dir) / entry["_file"]))
-        except ArtifactError as exc:  # changed or vanished since the index was built
-            problems.append(str(exc))
-            continue
-        if limit is not None and len(records) >= limit:
-            break
-    return records, problems
+
+    def collect(view: _View) -> tuple[list[dict[str, Any]], list[str]]:
+        records: list[dict[str, Any]] = []
+        problems = list(view.problems)
+        if view.index is None or limit == 0:
+            return records, problems
+        for rank in view.shown:
+            entry = view.index.entry(rank)
+            if not match(entry):
+                continue
+            try:
+                records.append(load_record(Path(registry_dir) / entry["_file"]))
+            except ArtifactError as exc:  # changed or vanished since the index was built
+                problems.append(str(exc))
+                continue
+            if limit is not None and len(records) >= limit:
+                break
+        return records, problems
+
+    return _use(registry_dir, index_path, collect)
 
 
 def find_session(registry_dir: Path, session_id: str, index_path: Path | None = None) -> dict[str, Any] | None:
@@ -289,30 +369,41 @@ def find_session_checked(
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """`find_session` plus the problems of that record (fields treated as missing, duplicate files)."""
     validate_id(session_id, "session id")
-    result = scan(registry_dir, index_path)
-    for entry in result.entries:
-        if entry["session_id"] == session_id:
-            record, problems = read_record(Path(registry_dir) / entry["_file"])
-            duplicate = f"duplicate session id {session_id!r}"
-            return record, problems + [p for p in result.problems if duplicate in p]
-    return None, []
+    path, problems = _use(registry_dir, index_path, lambda v: _locate(v, session_id))
+    if path is None:
+        return None, []
+    record, field_problems = read_record(path)
+    duplicate = f"duplicate session id {session_id!r}"
+    return record, field_problems + [p for p in problems if duplicate in p]
 
 
-# -- index ------------------------------------------------------------------------------------------------
+def _locate(view: _View, session_id: str) -> tuple[Path | None, list[str]]:
+    """The file shown for `session_id` (None if there is none), and the scan's problems."""
+    if view.index is not None:
+        sessions, order = view.index.sessions(), view.index.order
+        for rank in view.shown:
+            if sessions[order[rank]] == session_id:
+                return view.registry_dir / view.index.files[order[rank]], view.problems
+    return None, view.problems
+
+
+# -- index entries ------------------------------------------------------------------------------------------
 
 
 def _index_entry(
     name: str, size: int, mtime: int, record: Mapping[str, Any], problems: list[str] | None = None
 ) -> dict[str, Any]:
+    """What the index keeps of a record: the fields `session list` filters on and `site build` summarizes."""
     started = parse_ts(record["started_at"])
     entry: dict[str, Any] = {
         "_file": name,
         "_size": size,
         "_mtime": mtime,
         "_started": started.timestamp(),
+        "_started_us": registry_index.micros(started),
         "_problems": problems or None,
     }
-    for key in _INDEX_FIELDS:
+    for key in ("session_id", *registry_index.FIELDS):
         value = record.get(key)
         entry[key] = value if isinstance(value, str | type(None)) else str(value)
     entry["started_at"] = iso(started)
@@ -322,9 +413,8 @@ def _index_entry(
         entry["mode"] = entry["run_type"].removeprefix("live_session_").removeprefix("live_session") or None
     entry["strategy"] = entry.get("strategy") or _strategy_from_config(record)
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-    for key in _INDEX_METRICS:
-        value = metrics.get(key)
-        entry[key] = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    for key in registry_index.METRICS:
+        entry[key] = registry_index.metric(metrics.get(key))
     return entry
 
 
@@ -334,93 +424,6 @@ def _strategy_from_config(record: Mapping[str, Any]) -> str | None:
         value = config.get("strategy_name") or config.get("strategy")
         return value if isinstance(value, str) else None
     return None
-
-
-def _load_index(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The cached index, or None; plus a problem line when the file exists but is corrupt (then rebuilt)."""
-    try:
-        # Plain json.loads, not safeio.loads: its per-float callback would cost the fast path at 10,000 records;
-        # a NaN in a cached metric is harmless (readers drop non-finite numbers) and FIFOs are still refused.
-        data = json.loads(safeio.read_bytes(path))
-    except FileNotFoundError:
-        return None, None
-    except safeio.UnreadableFile as exc:
-        return None, f"{exc} (the registry index cache); rebuilt from the records"
-    except (ValueError, RecursionError) as exc:
-        return None, f"{path}: corrupt registry index cache ({exc.__class__.__name__}); rebuilt from the records"
-    why = _index_defect(data)
-    if why is not None:
-        return None, f"{path}: corrupt registry index cache ({why}); rebuilt from the records"
-    columns = data.pop("columns")
-    data["entries"] = [dict(zip(columns, row)) for row in data.pop("rows")]
-    return data, None
-
-
-def _index_defect(data: Any) -> str | None:
-    """Why a parsed index cannot be used, or None if it is sound."""
-    if not isinstance(data, dict) or not isinstance(data.get("version"), int):
-        return "no version"
-    if data["version"] != _INDEX_VERSION:
-        return f"version {data['version']}, expected {_INDEX_VERSION}"
-    if data.get("columns") != list(_COLUMNS) or not isinstance(data.get("rows"), list):
-        return "columns/rows missing"
-    if not (isinstance(data.get("dir"), str) and coerce.is_int(data.get("dir_mtime_ns"))):
-        return "dir missing"
-    if not coerce.is_int(data.get("built_ns")):
-        return "built_ns missing"
-    problems, problem_files = data.get("problems"), data.get("problem_files")
-    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
-        return "problems malformed"
-    if not isinstance(problem_files, dict) or not all(
-        isinstance(v, list) and len(v) == 3 and isinstance(v[2], str) for v in problem_files.values()
-    ):
-        return "problem_files malformed"
-    rows = data["rows"]
-    if not rows:
-        return None
-    # Column-wise type sets: C-speed checks, so a settled `session list` at 10,000 records stays fast.
-    if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(_COLUMNS)}:
-        return "a row is malformed"
-    columns = [set(map(type, column)) for column in zip(*rows)]
-    scalar = {str, int, float, bool, type(None)}
-    if not (
-        columns[0] == {str}
-        and columns[1] <= {int}
-        and columns[2] <= {int}
-        and columns[3] <= {int, float}
-        and columns[4] <= {list, type(None)}
-        and columns[5] == {str}
-        and all(c <= scalar for c in columns[6:])
-    ):
-        return "a row is malformed"
-    if not all(isinstance(p, str) for row in rows if row[4] for p in row[4]):
-        return "a row is malformed"
-    return None
-
-
-def _save_index(
-    path: Path,
-    registry_dir: Path,
-    dir_mtime: int,
-    built_ns: int,
-    entries: list[dict[str, Any]],
-    problem_files: dict[str, list[Any]],
-) -> None:
-    data = {
-        "version": _INDEX_VERSION,
-        "dir": str(registry_dir.resolve()),
-        "dir_mtime_ns": dir_mtime,
-        "built_ns": built_ns,
-        "columns": list(_COLUMNS),
-        "rows": [[e.get(c) for c in _COLUMNS] for e in entries],
-        "problems": [p[2] for _, p in sorted(problem_files.items())],
-        "problem_files": problem_files,
-    }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, data, fsync=False, indent=None)
-    except OSError:
-        pass  # the cache is an optimisation; a read-only state dir must not break listing
 
 
 def finalize(
@@ -435,16 +438,14 @@ def finalize(
 ) -> Path | None:
     """Rewrite the `started` record of `session_id` in place as finished; None if there is no such record or it
     is already finished (a session that ended on its own keeps its own account)."""
-    for entry in scan(registry_dir, index_path).entries:
-        if entry["session_id"] != session_id:
-            continue
-        path = Path(registry_dir) / entry["_file"]
-        record = load_record(path)
-        if record.get("status") not in (None, "started", "running"):
-            return None
-        record.update(
-            status=status, finished_at=finished_at, heartbeat_at=finished_at, error=error, metrics=dict(metrics)
-        )
-        write_json(path, record)
-        return path
-    return None
+    path, _ = _use(registry_dir, index_path, lambda v: _locate(v, session_id))
+    if path is None:
+        return None
+    record = load_record(path)
+    if record.get("status") not in (None, "started", "running"):
+        return None
+    record.update(
+        status=status, finished_at=finished_at, heartbeat_at=finished_at, error=error, metrics=dict(metrics)
+    )
+    write_json(path, record)
+    return path

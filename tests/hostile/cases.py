@@ -198,15 +198,32 @@ def _index(root: Path, data: bytes | str | object) -> None:
     _write(root, "state/registry-index.json", data)
 
 
-def _index_bad_rows(root: Path) -> None:
-    from peaktrade import registry
+def _index_damaged(damage: Callable[[list[bytes]], list[bytes]]) -> Callable[[Path], None]:
+    """A real index of settled records (so nothing is parsed again), then `damage` applied to its lines."""
 
-    registry.scan(root / REG, root / "state/registry-index.json")
-    path = root / "state/registry-index.json"
-    data = json.loads(path.read_text())
-    data["rows"][0][1] = "not a size"
-    data["rows"][1] = {"a": 1}
-    path.write_text(json.dumps(data))
+    def build(root: Path) -> None:
+        from peaktrade import registry
+
+        old = 1_700_000_000_000_000_000
+        for path in [*(root / REG).iterdir(), root / REG]:
+            os.utime(path, ns=(old, old), follow_symlinks=False)
+        path = root / "state/registry-index.json"
+        registry.scan(root / REG, path)
+        path.write_bytes(b"\n".join(damage(path.read_bytes().split(b"\n"))))
+
+    return build
+
+
+def _row(lines: list[bytes], rank: int, change: Callable[[list], object]) -> list[bytes]:
+    """Line `rank` of the rows (after the 10 header lines) replaced by what `change` makes of it."""
+    row = json.loads(lines[10 + rank])
+    lines[10 + rank] = json.dumps(change(row)).encode()
+    return lines
+
+
+def _set(row: list, i: int, value: object) -> list:
+    row[i] = value
+    return row
 
 
 def _manifest(root: Path, data: bytes | str | object) -> None:
@@ -557,12 +574,67 @@ CASES: list[Case] = [
     # state/ caches
     Case("index_version_3_without_rows", lambda r: _index(r, {"version": 3}), "state/registry-index.json"),
     Case(
+        "index_version_4_rows",
+        lambda r: _index(r, {"version": 4, "columns": [], "rows": []}),
+        "state/registry-index.json",
+    ),
+    Case(
         "index_current_version_garbage",
-        lambda r: _index(r, {"version": 4, "columns": 5, "rows": "x"}),
+        lambda r: _index(r, '{"version": 5, "count": "x"}\n[5]\n\n\n\n\n\n\n\n\n'),
         "state/registry-index.json",
     ),
     Case("index_not_json", lambda r: _index(r, b"\xff{{{"), "state/registry-index.json"),
-    Case("index_rows_malformed", _index_bad_rows, "state/registry-index.json"),
+    Case(
+        "index_rows_malformed",
+        _index_damaged(lambda ls: _row(_row(ls, 0, lambda row: _set(row, 1, "not a time")), 1, lambda row: {"a": 1})),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_row_lines_garbage",
+        _index_damaged(lambda ls: ls[:10] + [b"\xff{{{" for _ in ls[10:-1]] + [b""]),
+        "state/registry-index.json",
+    ),
+    Case("index_row_line_missing", _index_damaged(lambda ls: [*ls[:-2], b""]), "state/registry-index.json"),
+    Case(
+        "index_row_line_extra",  # as many bytes as before, one line more
+        _index_damaged(lambda ls: [*ls[:10], ls[10][: len(ls[10]) // 2], ls[10][len(ls[10]) // 2 + 1 :], *ls[11:]]),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_truncated",
+        lambda r: (_index_damaged(lambda ls: ls)(r), _index(r, (r / "state/registry-index.json").read_bytes()[:-40])),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_column_nan_and_huge",
+        _index_damaged(lambda ls: [ls[0], ls[1], b"[NaN, 1e999, " + b"9" * 5000 + b"]", *ls[3:]]),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_row_huge_numbers",
+        _index_damaged(lambda ls: _row(ls, 0, lambda row: _set(_set(row, 14, 1e999), 15, 10**30))),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_row_deep_nesting",
+        _index_damaged(lambda ls: [*ls[:10], b"[" * 100_000 + b"]" * 100_000, *ls[11:]]),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_wrong_types",
+        _index_damaged(lambda ls: [ls[0], b'{"files": 1}', *ls[2:5], b"[99999999]", *ls[6:]]),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_sort_columns_garbage",  # read only by whole-registry readers and after a change
+        _index_damaged(lambda ls: [*ls[:7], b'["x", 5]', *ls[8:]]),
+        "state/registry-index.json",
+    ),
+    Case(
+        "index_rows_swapped",
+        _index_damaged(lambda ls: [*ls[:10], ls[11], ls[10], *ls[12:]]),
+        "state/registry-index.json",
+    ),
     Case("index_is_fifo", lambda r: _fifo(r, "state/registry-index.json"), "state/registry-index.json"),
     Case("manifest_garbage", lambda r: _manifest(r, b"\x00\x01garbage"), "state/site-manifest.json"),
     Case(
