@@ -220,6 +220,12 @@ def load(path: Path) -> Index | None:
         data = safeio.read_bytes(path, MAX_BYTES)
     except FileNotFoundError:
         return None
+    end = data.find(b"\n")
+    meta = _decode(data[: end if end >= 0 else len(data)], _META)
+    if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
+        raise Corrupt("no version")
+    if meta["version"] != VERSION:  # checked first: an older release's index is one line
+        raise Corrupt(f"version {meta['version']}, expected {VERSION}")
     head: list[bytes | None] = []
     start = 0
     for k in range(_HEAD):
@@ -228,11 +234,6 @@ def load(path: Path) -> Index | None:
             raise Corrupt(f"truncated in line {k}")
         head.append(data[start:end])
         start = end + 1
-    meta = _decode(head[_META], _META)
-    if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
-        raise Corrupt("no version")
-    if meta["version"] != VERSION:
-        raise Corrupt(f"version {meta['version']}, expected {VERSION}")
     _check_meta(meta)
     if len(data) - start != meta["rows_bytes"]:
         raise Corrupt(f"{len(data) - start} bytes of rows, expected {meta['rows_bytes']}")
