@@ -63,10 +63,10 @@ Stats = tuple[list[str], list[int], list[int], list[int]]  # names, sizes, mtime
 
 
 def metric(value: Any) -> int | float | None:
-    """A metric as the index keeps it: a number within +-2**63 (finite), else None."""
-    if type(value) in (int, float) and -_INT_LIMIT < value < _INT_LIMIT:
-        return value
-    return None
+    """A metric as the index keeps it: a finite float, or an int within +-2**63; else None."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    return value if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT else None
 
 
 class Corrupt(Exception):
@@ -604,10 +604,11 @@ def _check_rows(rows: list[Any], files: list[str]) -> None:
 
 
 def _in_range(numbers: list[int | float]) -> bool:
-    """All finite and within +-2**63 (what `metric` keeps)."""
-    if not numbers:
-        return True
+    """What `metric` keeps: all finite, the ints within +-2**63."""
     try:
-        return min(numbers) > -_INT_LIMIT and max(numbers) < _INT_LIMIT and all(map(math.isfinite, numbers))
-    except OverflowError:  # a huge int hidden from min/max by a NaN
+        if not all(map(math.isfinite, numbers)):
+            return False
+    except OverflowError:  # an int past the float range
         return False
+    ints = [n for n in numbers if type(n) is int]
+    return not ints or (min(ints) > -_INT_LIMIT and max(ints) < _INT_LIMIT)

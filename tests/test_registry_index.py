@@ -134,3 +134,11 @@ def test_a_settled_listing_leaves_the_index_alone_and_an_edit_rewrites_it_once(t
     assert rewritten != written
     registry.list_records(reg, limit=10, index_path=index)
     assert index.read_bytes() == rewritten
+
+
+def test_big_finite_metrics_survive_the_index_and_huge_integers_do_not(tmp_path: Path) -> None:
+    reg, index = settled_registry(tmp_path, 3)
+    edit_in_place(reg, 1, metrics={"final_equity": 1e19, "realized_pnl": 2.5, "num_orders": 10**30})
+    for _ in range(2):  # building the index, then reading it back
+        entry = next(e for e in registry.scan(reg, index).entries if e["session_id"].endswith("00001"))
+        assert (entry["final_equity"], entry["realized_pnl"], entry["num_orders"]) == (1e19, 2.5, None)

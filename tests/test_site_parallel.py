@@ -150,3 +150,24 @@ def test_a_killed_builds_temp_files_are_removed_by_the_next(workspace: Path) -> 
     assert "removed 2 temp file(s) an interrupted build left" in out.stderr
     assert list((workspace / "site").rglob("*.tmp")) == []
     assert (workspace / "state" / ".alerts-gate.json.4242.tmp").exists()
+
+
+def test_a_problem_found_while_rendering_leaves_reaches_every_page_header(workspace: Path) -> None:
+    # The session lists are rendered while the workers render the leaves; a problem only a leaf finds (a bad
+    # orders.jsonl line) must still show in their header, as on the pages rendered after the leaves.
+    make_workspace(workspace)
+    add_sessions(workspace, 30)
+    run_dir = next(p for p in sorted((workspace / "live_runs").iterdir()) if (p / "orders.jsonl").exists())
+    with open(run_dir / "orders.jsonl", "a") as fh:
+        fh.write("[1, 2]\n")
+    config = with_config(workspace, PARALLEL)
+    for out, args in (("serial", ()), ("parallel", ("--config", str(config)))):
+        built = subprocess.run(
+            build_cmd(*args, "--out", out), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
+        )
+        assert built.returncode == 0, built.stderr
+        site = workspace / out
+        index, sessions = (site / "index.html").read_text(), (site / "sessions/index.html").read_text()
+        assert "health: DEGRADED" in index, out
+        header = index[index.index('class="badge st-') : index.index("</a>", index.index('class="badge st-'))]
+        assert header in sessions, out  # the same badge, problem count included

@@ -78,6 +78,7 @@ class SummaryCache:
         self.entries: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
         self.dirty = False
+        self._put: set[str] = set()
         if self.path is not None:
             self._load()
 
@@ -104,14 +105,14 @@ class SummaryCache:
         key = str(Path(run_dir).absolute())
         fp = fingerprint(path)
         hit = _MEMORY.get(key)
-        if hit is not None and hit.fingerprint == fp and _settled(fp, hit.derived_ns):
+        if hit is not None and hit.fingerprint == fp and (_settled(fp, hit.derived_ns) or key in self._put):
             _MEMORY.move_to_end(key)
             return hit
         stored = self.entries.get(key)
         if not need_tail and stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"]):
             return Summary(fp, stored["totals"], stored["last"], None, stored["derived_ns"])
         summary = derive(path, fp)
-        self.put(run_dir, summary)
+        self._keep(str(Path(run_dir).absolute()), summary)
         return summary
 
     def fresh(self, run_dir: Path, path: Path) -> bool:
@@ -122,14 +123,19 @@ class SummaryCache:
         except OSError:
             return False
         hit = _MEMORY.get(key)
-        if hit is not None and hit.fingerprint == fp and _settled(fp, hit.derived_ns):
+        if hit is not None and hit.fingerprint == fp and (_settled(fp, hit.derived_ns) or key in self._put):
             return True
         stored = self.entries.get(key)
         return stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"])
 
     def put(self, run_dir: Path, summary: Summary) -> None:
-        """Keep a summary derived elsewhere (by a worker process) as if `get` had derived it."""
+        """Keep a summary a worker process derived for this job: `get` and `fresh` trust it for as long as this
+        cache lives, even if its file had not settled yet (deriving it again now would read the same bytes)."""
         key = str(Path(run_dir).absolute())
+        self._put.add(key)
+        self._keep(key, summary)
+
+    def _keep(self, key: str, summary: Summary) -> None:
         _remember(key, summary)
         if self.path is not None:
             self.entries[key] = {

@@ -132,19 +132,20 @@ class _Build:
         self.summaries = SummaryCache(settings.paths.state_dir)
         self._held: list[tuple[str, bytes]] | None = None  # see _write_leaves
         self._executor: ProcessPoolExecutor | None = None  # see _pool
+        self._pool_size = 0
 
     def _write_leaves(
-        self, runs: list[model.RunInfo], sessions: list[dict], links: _Links, then: Callable[[], None]
-    ) -> None:
-        """Run and session pages, then `then()` (pages that link to them). Leaves are independent files, so they
-        are spread over the CPU cores when many; meanwhile this process renders `then`'s pages into memory and
-        writes them once every leaf is on disk (a list never links to a page not written yet)."""
+        self, runs: list[model.RunInfo], sessions: list[dict], links: _Links, meanwhile: Callable[[], None]
+    ) -> list[tuple[str, bytes | None]] | None:
+        """Run and session pages. Leaves are independent files, so they are spread over the CPU cores when many;
+        then this process runs `meanwhile()` with its writes held back, and returns them (None when the leaves
+        were rendered here, in this process, and `meanwhile` did not run). Held pages are written only once every
+        leaf is on disk: a list never links to a page not written yet."""
         if not (runs or sessions) or len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages:
             _render_leaves(self, runs, sessions, links)
-            then()
-            return
+            return None
         pool = self._pool()
-        workers = self.workers
+        workers = self.workers = self._pool_size
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
         futures = [
             pool.submit(
@@ -162,23 +163,35 @@ class _Build:
         ]
         self._held = []
         try:
-            then()
+            meanwhile()
             for future in futures:
                 written, problems = future.result()
                 self.written += written
                 self.late_problems += problems
-            held = self._held
+            return self._held
         finally:
             self._held = None
+
+    def _write_held(self, held: list[tuple[str, bytes | None]]) -> None:
         for rel, data in held:
-            self._write(rel, data)
+            if data is None:
+                (self.out / rel).unlink(missing_ok=True)
+            else:
+                self._write(rel, data)
+
+    def _remove(self, rel: str) -> None:
+        """Delete a page (after the held writes, when writes are held: see `_write_leaves`)."""
+        if self._held is not None:
+            self._held.append((rel, None))
+        else:
+            (self.out / rel).unlink(missing_ok=True)
 
     def _pool(self) -> ProcessPoolExecutor:
         """The build's worker processes, started on first use (small builds never start any)."""
         if self._executor is None:
-            self.workers = min(max(os.cpu_count() or 1, 2), 4)
-            self._executor = worker_pool(self.workers)
-            for _ in range(self.workers):  # start every worker now, importing this module, not at the first task
+            self._pool_size = min(max(os.cpu_count() or 1, 2), 4)
+            self._executor = worker_pool(self._pool_size)
+            for _ in range(self._pool_size):  # start every worker now, importing this module, not at the first task
                 self._executor.submit(_ready)
         return self._executor
 
@@ -206,7 +219,7 @@ class _Build:
         if len(todo) * 10 < self.cfg.site.parallel_min_pages:
             return  # few: the gather derives them as it goes
         pool = self._pool()
-        chunk = max(1, len(todo) // (self.workers * 8))
+        chunk = max(1, len(todo) // (self._pool_size * 8))
         derived = pool.map(summaries.derive_quietly, [path for _, path in todo], chunksize=chunk)
         for (run_dir, _), summary in zip(todo, derived):
             if summary is not None:
@@ -267,14 +280,19 @@ class _Build:
         )
         registry_fp = str(sorted(session_fps.items()))
         lists_due = self.full or old.get("registry") != registry_fp
-        self._write_leaves(
-            changed_runs, changed_sessions, links, lambda: self._write_session_lists(inp) if lists_due else None
+        badge = health["status"]
+        # The session lists link to session pages and carry the health header: while the workers render leaves,
+        # render them with the header they get if no leaf finds a problem; kept only if none does.
+        early = _with_problems(health, inp.problems)
+        held = self._write_leaves(
+            changed_runs, changed_sessions, links, lambda: self._session_lists(inp, early) if lists_due else None
         )
         inp.problems += self.late_problems
-        health["problems"] = list(inp.problems)
-        badge = health["status"]
-        if health["problems"]:
-            health["status"] = healthview.worst(health["status"], "degraded")
+        health.update(_with_problems(health, inp.problems))
+        if lists_due and held is not None and not self.late_problems:
+            self._write_held(held)
+        elif lists_due:
+            self._write_session_lists(inp)
         self._write_summaries(inp, health)
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
@@ -489,6 +507,15 @@ class _Build:
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
         )
 
+    def _session_lists(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
+        """`_write_session_lists` with `health` in the page header."""
+        base = self.base
+        self.base = {**base, "health": health}
+        try:
+            self._write_session_lists(inp)
+        finally:
+            self.base = base
+
     def _write_session_lists(self, inp: model.SiteInput) -> None:
         summaries = [views.live_session_summary(r) for r in model.sessions_as_records(inp.sessions)]
         groups: list[tuple[str, str, list]] = [("all", "", summaries)]
@@ -533,7 +560,7 @@ class _Build:
         # list keeps linking to sessions that are gone.
         for page in (self.out / "sessions").glob("*.html"):
             if page.name not in written:
-                page.unlink(missing_ok=True)
+                self._remove(f"sessions/{page.name}")
         self._json(
             "api/sessions_search.json",
             [
@@ -566,7 +593,7 @@ class _Build:
         for kind in ("mode", "status"):
             for path in sorted((base / kind).rglob("*.json")) if (base / kind).is_dir() else []:
                 if path.relative_to(base).as_posix() not in files:
-                    path.unlink(missing_ok=True)
+                    self._remove(path.relative_to(self.out).as_posix())
 
     def _write_summaries(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
         history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
@@ -769,6 +796,14 @@ def _leaf_worker(
     b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, links)
     return b.written, b.late_problems
+
+
+def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """`health` as the pages show it: with the build's problems, which make it at least degraded."""
+    shown = dict(health, problems=list(problems))
+    if problems:
+        shown["status"] = healthview.worst(health["status"], "degraded")
+    return shown
 
 
 def _ready() -> int:
