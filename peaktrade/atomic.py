@@ -5,10 +5,10 @@ A reader therefore only ever sees the old or the new complete file, never a torn
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
+
+from peaktrade.coerce import strict_json
 
 
 def fsync_dir(directory: Path) -> None:
@@ -43,20 +43,10 @@ def write_text(path: Path, text: str, *, fsync: bool = True) -> None:
 
 
 def write_json(path: Path, obj: object, *, fsync: bool = True, indent: int | None = 2) -> None:
-    """Atomically write `obj` as UTF-8 JSON (keys sorted, so output is deterministic)."""
-    text = json.dumps(_finite(obj), indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    """Atomically write `obj` as UTF-8 strict JSON (NaN and infinity as null; keys sorted, so output is
+    deterministic)."""
+    text = strict_json(obj, indent=indent, sort_keys=True, ensure_ascii=False)
     write_text(path, text + "\n", fsync=fsync)
-
-
-def _finite(obj: object) -> object:
-    """JSON has no NaN or infinity: write them as null instead of producing invalid JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def remove_stale_temps(directory: Path) -> int:

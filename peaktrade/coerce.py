@@ -98,8 +98,9 @@ def finite(value: Any) -> Any:
 def strict_json(value: Any, **options: Any) -> str:
     """`value` as strict JSON text (NaN/Infinity written as null), `options` passed to `json.dumps`.
 
-    The common case has no non-finite float: it is encoded once by the C encoder (`indent` would force the
-    pure-Python one, so callers pass none). Only a value that does hold one is walked by `finite` and encoded again.
+    The common case has no non-finite float: it is encoded once (by the C encoder unless `indent` is given, which
+    forces the pure-Python one: hot paths pass none). Only a value that does hold one is walked by `finite` and
+    encoded again.
     """
     import json
 

@@ -25,18 +25,9 @@ class UnreadableFile(ArtifactError):
 
 def read_bytes(path: Path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
     """The bytes of a regular file; `FileNotFoundError` if absent, `UnreadableFile` for anything else odd."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError:
-        raise UnreadableFile(f"{path}: is a directory, expected a file; remove or rename it") from None
-    except OSError as exc:
-        raise UnreadableFile(f"{path}: cannot open ({exc.strerror}); check its permissions") from None
+    fd = _open_regular_fd(path)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFile(f"{path}: not a regular file (a FIFO, socket or device); remove it")
         if info.st_size > max_bytes:
             raise UnreadableFile(f"{path}: {info.st_size} bytes, more than the {max_bytes} allowed; remove it")
         chunks = []
@@ -62,17 +53,7 @@ def open_regular(path: Path) -> BinaryIO:
 
     `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket or device (never blocks).
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise
-    except IsADirectoryError:
-        raise UnreadableFile(f"{path}: is a directory, expected a file; remove or rename it") from None
-    except OSError as exc:
-        raise UnreadableFile(f"{path}: cannot open ({exc.strerror}); check its permissions") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UnreadableFile(f"{path}: not a regular file (a FIFO, socket or device); remove it")
+    fd = _open_regular_fd(path)
     return os.fdopen(fd, "rb")
 
 
@@ -114,3 +95,26 @@ def load_json_object(path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = 
     if not isinstance(data, dict):
         raise UnreadableFile(f"{path}: expected a JSON object, got {type(data).__name__}; {fix}")
     return data
+
+
+def _open_regular_fd(path: Path) -> int:
+    """A read-only descriptor of a regular file (opened non-blocking: a FIFO never hangs the reader).
+
+    `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket, device or no permission."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path}: is a directory, expected a file; remove or rename it") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot open ({exc.strerror}); check its permissions") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as exc:
+        os.close(fd)
+        raise UnreadableFile(f"{path}: cannot read ({exc.strerror})") from None
+    if not regular:
+        os.close(fd)
+        raise UnreadableFile(f"{path}: not a regular file (a FIFO, socket or device); remove it")
+    return fd
