@@ -542,7 +542,10 @@ def _site_builds(root: Path, fmt: str, changed: Path, sizes: str, quick: bool) -
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         if out.returncode != 0:
             raise SystemExit(out.stderr)
-        written = out.stdout.split("(")[1].split(",")[0] if "(" in out.stdout else "?"
+        if "no input changed" in out.stdout:
+            written = "no input changed: 2 stamps rewritten"
+        else:
+            written = out.stdout.split("(")[1].split(",")[0] if "(" in out.stdout else "?"
         report(
             f"{fmt}: `site build` {label} ({written})", f"{elapsed:.2f} s (cpu {cpu:.2f})", "" if quick else target
         )

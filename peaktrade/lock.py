@@ -18,7 +18,7 @@ def job_lock(state_dir: Path, name: str) -> Iterator[Path]:
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"{name}.lock"
     # O_CLOEXEC: a program this process executes never inherits (and so never keeps holding) the lock.
-    # A plain fork() still shares it: start workers with a spawn context (see site.build).
+    # A plain fork() still shares it: start workers with a spawn context (see site.workers).
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:

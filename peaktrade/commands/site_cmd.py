@@ -25,19 +25,24 @@ def build(args) -> int:
         else:
             for problem in result.problems:
                 warn(problem)
-            out(
-                f"site: {result.out_dir}/index.html ({result.written} files written, {result.rendered_runs} run "
-                f"pages, {result.rendered_sessions} session pages re-rendered"
-                + (f" by {result.workers} worker processes" if result.workers > 1 else "")
-                + f", {result.seconds:.2f} s)",
-                flush=True,
-            )
+            out(_summary(result), flush=True)
         if args.loop is None:
             return 0
         try:
             time.sleep(args.loop)
         except KeyboardInterrupt:
             return 0
+
+
+def _summary(result) -> str:
+    where = f"site: {result.out_dir}/index.html"
+    if result.unchanged:
+        return f"{where} (no input changed since the last build: freshness stamps rewritten, {result.seconds:.2f} s)"
+    workers = f" by {result.workers} worker processes" if result.workers > 1 else ""
+    return (
+        f"{where} ({result.written} files written, {result.rendered_runs} run pages, {result.rendered_sessions}"
+        f" session pages re-rendered{workers}, {result.seconds:.2f} s)"
+    )
 
 
 def serve(args) -> int:

@@ -26,7 +26,14 @@ def worst(*statuses: str | None) -> str:
 def ops_summary(latest: Mapping[str, Any] | None, now: datetime, max_age_seconds: float) -> dict[str, Any]:
     """What the badge says about `ops health`: its overall status, when, and whether the result is too old."""
     if latest is None:
-        return {"overall": None, "status": None, "checked_at": None, "age": None, "late": False}
+        return {
+            "overall": None,
+            "status": None,
+            "checked_at": None,
+            "checked_epoch": None,
+            "age": None,
+            "late": False,
+        }
     checked = parse_ts(latest.get("checked_at"))
     age = (now - checked).total_seconds() if checked else None
     late = age is None or age > max_age_seconds
@@ -36,6 +43,7 @@ def ops_summary(latest: Mapping[str, Any] | None, now: datetime, max_age_seconds
         # a result that is too old says nothing about now: at least "degraded" (cron or `ops health` stopped)
         "status": worst(status, "degraded") if late else status,
         "checked_at": latest.get("checked_at"),
+        "checked_epoch": int(checked.timestamp()) if checked else None,  # the page's script keeps `age` current
         "age": age_text(age) if age is not None else "unknown",
         "late": late,
     }

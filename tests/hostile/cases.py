@@ -640,4 +640,10 @@ CASES: list[Case] = [
     Case(
         "manifest_wrong_structure", lambda r: _manifest(r, {"signature": {}, "runs": 5}), "state/site-manifest.json"
     ),
+    Case("quiet_record_garbage", lambda r: _write(r, "state/site-quiet.json", b"\xff{"), "state/site-quiet.json"),
+    Case(
+        "quiet_record_wrong_structure",
+        lambda r: _write(r, "state/site-quiet.json", {"version": 1, "signature": ["x"], "until": 1e400}),
+        "state/site-quiet.json",
+    ),
 ]

@@ -13,8 +13,13 @@
     if (s < 172800) { return Math.round(s / 3600) + " h"; }
     return Math.round(s / 86400) + " d";
   }
+  var since = document.querySelectorAll("[data-since]");  /* "checked 5 min ago": kept current between builds */
   function tick() {
     var now = Date.now() / 1000, age = now - built;
+    for (var i = 0; i < since.length; i++) {
+      var at = Number(since[i].getAttribute("data-since"));
+      if (at) { since[i].textContent = ago(now - at); }
+    }
     el.textContent = (data ? "data " + ago(now - data) + " old · " : "") + "site built " + ago(age) + " ago";
     el.title = "built " + new Date(built * 1000).toISOString().replace(".000Z", " UTC").replace("T", " ");
     if (age > limit) {

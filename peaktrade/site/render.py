@@ -1,4 +1,5 @@
-"""`peaktrade site build`: gather inputs, render what changed, write every file atomically, leaves first.
+"""A build of the site (`site.job` decides when one is due): gather inputs, render what changed, write every
+file atomically, leaves first.
 
 Incremental: a manifest in the state directory keeps a fingerprint per run (stat of its files plus its stale
 flag) and per session record (size, mtime); pages whose inputs did not change are not re-rendered. The small
@@ -8,42 +9,43 @@ to one that does not exist yet. Each file appears atomically (temp file + rename
 
 Killing a build at any moment leaves nothing behind: worker processes are spawned (not forked, so they never
 share the lock's file descriptor), die with the build (PR_SET_PDEATHSIG), and temp files a killed build left
-are removed by the next one. Each build is recorded in `state/jobs/site-build.json`.
+are removed by the next one (`site.job`, which also records each build in `state/jobs/site-build.json`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from peaktrade import coerce, healthlog, jobs, liveness, registry, safeio, views
+from peaktrade import coerce, healthlog, liveness, registry, safeio, views
 from peaktrade.artifacts import RunReader, legacy, scan_runs, summaries
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.atomic import write_bytes
 from peaktrade.charts import line_chart
-from peaktrade.clock import utcnow
+from peaktrade.clock import parse_ts
 from peaktrade.config import Settings
-from peaktrade.errors import ArtifactError, LockHeld
+from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
-from peaktrade.lock import job_lock
 from peaktrade.site import chartdata, healthview, live, model
+from peaktrade.site.job import BuildResult
+from peaktrade.site.quiet import build_stamp, freshness_limit
 from peaktrade.site.rows import order_rows, tail_rows
-from peaktrade.site.workers import remove_temps, worker_pool
+from peaktrade.site.workers import worker_pool
 from peaktrade.templating import environment, template_dir, template_hash
 
 GEN_VERSION = "1"
-JOB = "site-build"
 TABLE_ROWS = 25
 API_SESSIONS = 100
 TAIL_ROWS = 50
@@ -74,49 +76,8 @@ NAV = (
 )
 
 
-@dataclass
-class BuildResult:
-    out_dir: Path
-    written: int
-    rendered_runs: int
-    rendered_sessions: int
-    problems: list[str]
-    seconds: float
-    workers: int = 1  # processes that rendered the run and session pages
-
-
-def build_now() -> datetime:
-    """The build clock: $SOURCE_DATE_EPOCH when set (reproducible builds, golden tests), else now."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    return datetime.fromtimestamp(int(epoch), UTC) if epoch else utcnow()
-
-
-def build(
-    settings: Settings, *, out_dir: Path | None = None, full: bool = False, now: datetime | None = None
-) -> BuildResult:
-    """Build the site once; raises `LockHeld` (exit 75) if another build holds the lock."""
-    state_dir = settings.paths.state_dir
-    started = utcnow()
-    try:
-        with job_lock(state_dir, JOB):
-            out = Path(out_dir or settings.paths.site_dir)
-            removed = remove_temps(out) + remove_temps(Path(state_dir), prefix=".site-manifest.json.")
-            result = _Build(settings, out, full, now or build_now()).run()
-            if removed:
-                result.problems.insert(0, f"{out}: removed {removed} temp file(s) an interrupted build left")
-    except LockHeld:
-        raise  # another build is running: it records its own outcome
-    except BaseException as exc:
-        jobs.record_quietly(state_dir, JOB, False, started, f"{type(exc).__name__}: {exc}")
-        raise
-    jobs.record_quietly(
-        state_dir, JOB, True, started, f"{result.written} files written, {len(result.problems)} problems"
-    )
-    return result
-
-
-class _Build:
-    def __init__(self, settings: Settings, out: Path, full: bool, now: datetime):
+class Build:
+    def __init__(self, settings: Settings, out: Path, full: bool, now: datetime, problems: list[str] | None = None):
         self.cfg = settings
         self.out = out
         self.now = now
@@ -125,6 +86,7 @@ class _Build:
         self.manifest_path = Path(settings.paths.state_dir) / "site-manifest.json"
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        self.early_problems = list(problems or [])  # met before this build started (site.job)
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
         self.workers = 1
         self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
@@ -244,8 +206,7 @@ class _Build:
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
         inp, run_fps, session_fps = self._gather()
-        if manifest_problem:
-            inp.problems.insert(0, manifest_problem)
+        inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         health = model.health(inp)
         if old is not None and old.get("badge") != health["status"]:
             self.full = True  # every page carries the health badge
@@ -296,9 +257,15 @@ class _Build:
         self._write_summaries(inp, health)
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
-        self._save_manifest(run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp)
+        seen = sorted({_digest(p) for p in inp.problems})
+        self._save_manifest(run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp, problems=seen)
         self.summaries.forget_missing({str(e.path.absolute()) for e in self._scanned})
         self.summaries.save()
+        # The problems a quiet build repeats must be lasting ones, seen by the build before too: "the cache was
+        # rebuilt" is said once, by the build that rebuilt it.
+        before = old.get("problems") if old is not None else None
+        stable = not seen or (isinstance(before, list) and set(seen) <= set(before))
+        settled, until = _settled(inp, health)
         return BuildResult(
             self.out,
             self.written,
@@ -307,6 +274,8 @@ class _Build:
             inp.problems,
             time.perf_counter() - started,
             self.workers,
+            settled=settled and stable,
+            settled_until=until,
         )
 
     # -- inputs ---------------------------------------------------------------------------------------------
@@ -648,11 +617,7 @@ class _Build:
         tile = table[0] if table else None
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
-        self._write(
-            "build-time.js",
-            f'window.PEAKTRADE_BUILD={{"built":{int(inp.now.timestamp())},"stale_after":'
-            f"{freshness_limit(inp.refresh_seconds)}}};\n".encode(),
-        )
+        self._write("build-time.js", build_stamp(inp.now, inp.refresh_seconds))
         stale_runs = [
             {"run_id": r.run_id, **self.live[r.run_id]}
             for r in inp.runs
@@ -756,7 +721,7 @@ class _Build:
         return data, None
 
     def _save_manifest(
-        self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str, **extra: str
+        self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str, **extra: Any
     ) -> None:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         data = {"signature": self._signature(), "runs": run_fps, "sessions": session_fps, "registry": registry_fp}
@@ -773,7 +738,7 @@ class _Links:
     live: dict[str, dict[str, Any]]  # run id -> its live numbers and writer state (site.live)
 
 
-def _render_leaves(b: _Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
+def _render_leaves(b: Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
     for info in runs:
         b._write_run(info, links)
     for entry in sessions:
@@ -790,7 +755,7 @@ def _leaf_worker(
     links: _Links,
     alerts_by_run: dict[str, list[dict]],
 ) -> tuple[int, list[str]]:
-    b = _Build(cfg, out, True, now)
+    b = Build(cfg, out, True, now)
     b.base = base
     b.live = links.live
     b.alerts_by_run = alerts_by_run
@@ -811,10 +776,23 @@ def _ready() -> int:
     return os.getpid()
 
 
-def freshness_limit(refresh_seconds: int) -> int:
-    """Seconds after which a page's data counts as stale in the browser: three refresh intervals (cron missed
-    two builds), at least three minutes."""
-    return max(3 * int(refresh_seconds), 180)
+def _settled(inp: model.SiteInput, health: dict[str, Any]) -> tuple[bool, float | None]:
+    """Does nothing on these pages depend on the clock, as long as their inputs stay as they are? True when every
+    run and session finished (no heartbeat ages, no writer that may go stale or die); then until when: the
+    `ops health` result goes late at its check time plus the allowed age (None: no result at all)."""
+    if any(r.snapshot.state not in _FINAL for r in inp.runs) or any(e["status"] not in _FINAL for e in inp.sessions):
+        return False, None
+    if health["latest"] is None:
+        return True, None
+    ops = health["ops_health"]
+    checked = parse_ts(ops["checked_at"])
+    if ops["late"] or checked is None:
+        return False, None
+    return True, checked.timestamp() + inp.ops_health_max_age
+
+
+def _digest(line: str) -> str:
+    return hashlib.blake2b(line.encode(), digest_size=12).hexdigest()
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:

@@ -1,0 +1,94 @@
+"""`peaktrade site build` as a cron job: the lock, the job record, leftovers of a killed build, and the choice
+between the quiet path (nothing changed: `site.quiet`) and a build (`site.render`).
+
+Kept free of heavy imports: a build that finds nothing changed never imports pyarrow, numpy or jinja2.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from peaktrade import jobs
+from peaktrade.clock import utcnow
+from peaktrade.config import Settings
+from peaktrade.errors import LockHeld
+from peaktrade.lock import job_lock
+from peaktrade.site import quiet
+from peaktrade.site.workers import remove_temps
+
+JOB = "site-build"
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    written: int
+    rendered_runs: int
+    rendered_sessions: int
+    problems: list[str]
+    seconds: float
+    workers: int = 1  # processes that rendered the run and session pages
+    unchanged: bool = False  # the quiet path: no input changed, only the freshness stamps were rewritten
+    # Set by a full build when the next may take the quiet path if no input changes (see site.quiet): nothing it
+    # rendered depends on the clock before `settled_until` (epoch; None: not at all).
+    settled: bool = False
+    settled_until: float | None = None
+
+
+def build_now() -> datetime:
+    """The build clock: $SOURCE_DATE_EPOCH when set (reproducible builds, golden tests), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return datetime.fromtimestamp(int(epoch), UTC) if epoch else utcnow()
+
+
+def build(
+    settings: Settings, *, out_dir: Path | None = None, full: bool = False, now: datetime | None = None
+) -> BuildResult:
+    """Build the site once; raises `LockHeld` (exit 75) if another build holds the lock."""
+    state_dir = Path(settings.paths.state_dir)
+    started = utcnow()
+    now = now or build_now()
+    try:
+        with job_lock(state_dir, JOB):
+            out = Path(out_dir or settings.paths.site_dir)
+            result, problem = (None, None) if full else _quiet(settings, out, now)
+            if result is None:
+                result = _render(settings, out, full, now, [problem] if problem else [])
+    except LockHeld:
+        raise  # another build is running: it records its own outcome
+    except BaseException as exc:
+        jobs.record_quietly(state_dir, JOB, False, started, f"{type(exc).__name__}: {exc}")
+        raise
+    detail = "nothing changed" if result.unchanged else f"{result.written} files written"
+    jobs.record_quietly(state_dir, JOB, True, started, f"{detail}, {len(result.problems)} problems")
+    return result
+
+
+def _quiet(settings: Settings, out: Path, now: datetime) -> tuple[BuildResult | None, str | None]:
+    t = time.perf_counter()
+    last, problem = quiet.holds(settings, out, now)
+    if last is None:
+        return None, problem
+    remove_temps(out, prefix=".")  # the stamps' own, if a quiet build was killed while writing them
+    if not quiet.touch(settings, out, now):
+        return None, None
+    return BuildResult(out, 2, 0, 0, list(last.problems), time.perf_counter() - t, unchanged=True), None
+
+
+def _render(settings: Settings, out: Path, full: bool, now: datetime, problems: list[str]) -> BuildResult:
+    from peaktrade.site.render import Build
+
+    state_dir = Path(settings.paths.state_dir)
+    quiet.forget(state_dir)  # until this build has finished, its inputs are not on the site
+    inputs = quiet.signature(settings, out)  # before reading anything: a change during the build is seen next time
+    removed = remove_temps(out) + remove_temps(state_dir, prefix=".site-manifest.json.")
+    result = Build(settings, out, full, now, problems).run()
+    if result.settled:
+        quiet.save(state_dir, quiet.Quiet(inputs, result.settled_until, list(result.problems)))
+    if removed:
+        result.problems.insert(0, f"{out}: removed {removed} temp file(s) an interrupted build left")
+    return result

@@ -1,0 +1,173 @@
+"""The no-change path of `site build`: when no input changed and nothing on the site depends on the clock, the
+build only says it ran.
+
+cron runs `site build` every minute; most minutes of an idle deployment change nothing. A full build that finds
+every run and session finished (no heartbeat ages, no stale or dead writers to detect), the same problems as the
+build before it and an `ops health` result not yet due to go late, records `state/site-quiet.json`: a signature
+of every input (stat of each run's files, each registry record, the alert and health logs, the settings, the
+templates and this code) and the time until which the pages stay true. The next build computes the signature
+again (stats only: no file is read, no heavy module imported); when it matches, it rewrites only the freshness
+stamps (`build-time.js`, which every page's header reads, and the generated timestamp in `metrics.prom`) and
+prints the problems the last full build found. Any change, `--full`, a missing page or a corrupt record here
+means a full build, which removes the record first so a build killed half-way is never taken as quiet.
+
+This module imports no pyarrow, numpy or jinja2: the quiet path costs interpreter start-up plus ~15k stats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from peaktrade import __version__
+from peaktrade.atomic import write_bytes, write_json
+from peaktrade.config import Settings
+from peaktrade.safeio import UnreadableFile, load_json
+from peaktrade.templating import template_dir
+
+FILE = "site-quiet.json"
+VERSION = 1
+STAMP = "build-time.js"
+METRICS = "metrics.prom"
+GENERATED = b"peaktrade_site_generated_timestamp_seconds "
+# what a run page is rendered from (meta.json is the commit point; the others are stat'ed all the same)
+RUN_FILES = ("", "meta.json", "events.parquet", "events.d", "events.csv", "orders.jsonl")
+STATE_FILES = ("alerts/history.jsonl", "health/latest.json", "health/history.jsonl")
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """What the last full build left: its input signature, until when its pages hold, the problems it found."""
+
+    signature: str
+    until: float | None  # epoch seconds; None: no clock-dependent content at all
+    problems: list[str]
+
+
+def freshness_limit(refresh_seconds: int) -> int:
+    """Seconds after which a page's data counts as stale in the browser: three refresh intervals (cron missed
+    two builds), at least three minutes."""
+    return max(3 * int(refresh_seconds), 180)
+
+
+def build_stamp(now: datetime, refresh_seconds: int) -> bytes:
+    """`build-time.js`: when the site was last built; every page's freshness header reads it."""
+    built, limit = int(now.timestamp()), freshness_limit(refresh_seconds)
+    return f'window.PEAKTRADE_BUILD={{"built":{built},"stale_after":{limit}}};\n'.encode()
+
+
+def signature(settings: Settings, out: Path) -> str:
+    """A digest of everything a build reads, from stats alone. Equal digests: the same inputs (an in-place edit
+    changes a file's mtime and ctime; a replacement its inode)."""
+    h = hashlib.blake2b(digest_size=16)
+    p = settings.paths
+    h.update(repr((VERSION, __version__, str(Path(out).resolve()))).encode())
+    h.update(
+        repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)).encode()
+    )
+    _tree(h, Path(__file__).resolve().parents[1], ".py")  # this code: an upgrade (or an edit) rebuilds
+    _tree(h, template_dir() / "site", "")
+    for entry in _entries(h, p.runs_dir):
+        h.update(f"{entry.name}:{entry.is_symlink()}".encode())
+        for name in RUN_FILES:
+            _stat(h, os.path.join(entry.path, name) if name else entry.path)
+    for entry in _entries(h, p.registry_dir):
+        _stat(h, entry.path, follow=False)
+    for rel in STATE_FILES:
+        _stat(h, os.path.join(p.state_dir, rel))
+    return h.hexdigest()
+
+
+def load(state_dir: Path) -> tuple[Quiet | None, str | None]:
+    """The record of the last full build, or None (build in full), and a problem line when it was corrupt."""
+    path = Path(state_dir) / FILE
+    try:
+        doc = load_json(path)
+    except FileNotFoundError:
+        return None, None
+    except UnreadableFile as exc:
+        return None, f"{exc} (the quiet-build record); the site was built in full"
+    if isinstance(doc, dict) and doc.get("version") != VERSION and isinstance(doc.get("version"), int):
+        return None, None  # another release's: built in full, then rewritten
+    if not (
+        isinstance(doc, dict)
+        and isinstance(doc.get("signature"), str)
+        and (doc.get("until") is None or _finite(doc.get("until")))
+        and isinstance(doc.get("problems"), list)
+        and all(isinstance(x, str) for x in doc["problems"])
+    ):
+        return None, f"{path}: corrupt quiet-build record; the site was built in full"
+    return Quiet(doc["signature"], doc["until"], doc["problems"]), None
+
+
+def save(state_dir: Path, quiet: Quiet) -> None:
+    doc = {"version": VERSION, "signature": quiet.signature, "until": quiet.until, "problems": quiet.problems}
+    write_json(Path(state_dir) / FILE, doc, fsync=False)
+
+
+def forget(state_dir: Path) -> None:
+    """Before a full build: until it has finished, its inputs are not known to be on the site."""
+    (Path(state_dir) / FILE).unlink(missing_ok=True)
+
+
+def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, str | None]:
+    """The last full build's record when the site it left still shows every input as it is now, else None; and
+    a problem line when the record was corrupt."""
+    quiet, problem = load(settings.paths.state_dir)
+    if quiet is None or (quiet.until is not None and now.timestamp() >= quiet.until):
+        return None, problem
+    if not (Path(out) / "index.html").is_file():
+        return None, None
+    return (quiet if signature(settings, out) == quiet.signature else None), None
+
+
+def touch(settings: Settings, out: Path, now: datetime) -> bool:
+    """Rewrite the freshness stamps: `build-time.js` and the generated timestamp in `metrics.prom`. False when
+    `metrics.prom` is not as a full build left it (then build in full)."""
+    out = Path(out)
+    try:
+        metrics = (out / METRICS).read_bytes()
+    except OSError:
+        return False
+    at = metrics.rfind(b"\n" + GENERATED)
+    if at < 0 or not metrics.endswith(b"\n"):
+        return False
+    stamp = GENERATED + f"{now.timestamp():.0f}\n".encode()
+    write_bytes(out / METRICS, metrics[: at + 1] + stamp, fsync=False)
+    write_bytes(out / STAMP, build_stamp(now, settings.site.refresh_seconds), fsync=False)
+    return True
+
+
+def _entries(h: Any, directory: Path) -> list[os.DirEntry]:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        h.update(f"{directory}:{type(exc).__name__}".encode())
+        return []
+    h.update(f"{directory}:{len(entries)}".encode())
+    return entries
+
+
+def _tree(h: Any, root: Path, suffix: str) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(suffix):
+                _stat(h, os.path.join(dirpath, name))
+
+
+def _stat(h: Any, path: str, *, follow: bool = True) -> None:
+    try:
+        st = os.stat(path, follow_symlinks=follow)
+    except OSError as exc:
+        h.update(f"{path}:{exc.errno}".encode())
+        return
+    h.update(f"{path}:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e18

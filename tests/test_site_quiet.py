@@ -1,0 +1,159 @@
+"""The quiet path of `site build`: nothing changed and nothing depends on the clock, so only the freshness stamps
+are rewritten; any change, a clock deadline or a running session means a real build."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.sitefixture import FIXED_EPOCH, make_workspace
+
+QUIET = "no input changed since the last build"
+REGISTRY = "reports/experiments/live_sessions"
+RUNNING_RUN = "live_runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002"
+
+
+def build(workspace: Path, epoch: int = int(FIXED_EPOCH), *args: str):
+    out = run_cli("site", "build", *args, cwd=workspace, env={"SOURCE_DATE_EPOCH": str(epoch)})
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def finished_workspace(workspace: Path) -> None:
+    """The fixture with its running session finished: nothing on the site depends on the clock."""
+    make_workspace(workspace)
+    meta_path = workspace / RUNNING_RUN / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(status="completed", ended_at="2025-01-01T13:00:00+00:00")
+    meta_path.write_text(json.dumps(meta))
+    for path in (workspace / REGISTRY).glob("*.json"):
+        rec = json.loads(path.read_text())
+        if rec["status"] == "started":
+            rec.update(status="completed", finished_at="2025-01-01T13:00:00+00:00")
+            path.write_text(json.dumps(rec))
+
+
+def pages(workspace: Path) -> dict[str, bytes]:
+    site = workspace / "site"
+    return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def test_a_build_that_finds_nothing_changed_rewrites_only_the_freshness_stamps(workspace: Path) -> None:
+    finished_workspace(workspace)
+    first = build(workspace)
+    assert QUIET not in first.stdout and (workspace / "state/site-quiet.json").is_file()
+    before = pages(workspace)
+    second = build(workspace, int(FIXED_EPOCH) + 600)
+    assert QUIET in second.stdout
+    after = pages(workspace)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"build-time.js", "metrics.prom"} and set(after) == set(before)
+    assert f'"built":{int(FIXED_EPOCH) + 600}' in after["build-time.js"].decode()
+    metrics = after["metrics.prom"].decode()
+    assert metrics.endswith(f"peaktrade_site_generated_timestamp_seconds {int(FIXED_EPOCH) + 600}\n")
+    assert metrics.replace(str(int(FIXED_EPOCH) + 600), FIXED_EPOCH) == before["metrics.prom"].decode()
+    job = json.loads((workspace / "state/jobs/site-build.json").read_text())
+    assert job["ok"] and job["detail"].startswith("nothing changed")
+
+
+def test_an_in_place_edit_of_a_record_is_seen(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    record = next((workspace / REGISTRY).glob("*_paper_aaaa01.json"))
+    text = record.read_text()
+    with record.open("r+") as fh:  # in place, same size: the directory's mtime does not change
+        fh.write(text.replace('"mode": "paper"', '"mode": "shdow"'))
+    out = build(workspace)
+    assert QUIET not in out.stdout and "1 session pages" in out.stdout
+    assert "shdow" in (workspace / "site/sessions/session_20250101_000000_paper_aaaa01.html").read_text()
+    assert QUIET in build(workspace).stdout  # and settled again
+
+
+def test_a_new_or_removed_run_file_means_a_build(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    orders = workspace / RUNNING_RUN / "orders.jsonl"
+    with orders.open("a") as fh:  # appended in place: the directory does not change
+        fh.write(json.dumps({"ts": "2025-01-01T12:30:00+00:00", "step": 30, "side": "sell", "qty": 0.1}) + "\n")
+    out = build(workspace)
+    assert QUIET not in out.stdout and "1 run pages" in out.stdout
+    (workspace / "site/index.html").unlink()  # a site someone deleted is built again, whatever the inputs
+    out = build(workspace)
+    assert QUIET not in out.stdout and (workspace / "site/index.html").is_file()
+
+
+def test_a_running_session_never_takes_the_quiet_path(workspace: Path) -> None:
+    make_workspace(workspace)  # one session still running: its heartbeat age and stale state move with the clock
+    build(workspace)
+    assert not (workspace / "state/site-quiet.json").exists()
+    later = build(workspace, int(FIXED_EPOCH) + 3600)
+    assert QUIET not in later.stdout and "STALE" in (workspace / "site/index.html").read_text()
+
+
+def test_an_ops_health_result_going_late_ends_the_quiet_path(workspace: Path) -> None:
+    finished_workspace(workspace)
+    now = datetime.fromtimestamp(int(FIXED_EPOCH), UTC)
+    health = workspace / "state/health"
+    health.mkdir(parents=True)
+    latest = {"overall": "OK", "checked_at": (now - timedelta(minutes=1)).isoformat(), "checks": []}
+    (health / "latest.json").write_text(json.dumps(latest))
+    build(workspace)
+    assert "health: OK" in (workspace / "site/index.html").read_text()
+    assert QUIET in build(workspace, int(FIXED_EPOCH) + 60).stdout  # still fresh: nothing to re-render
+    # [health] interval 300 s x 5 missed intervals: late 25 min after the check
+    late = build(workspace, int(FIXED_EPOCH) + 25 * 60)
+    assert QUIET not in late.stdout
+    page = (workspace / "site/health.html").read_text()
+    assert "is cron running <code>peaktrade ops health</code>" in page
+    assert "health: DEGRADED" in (workspace / "site/index.html").read_text()
+    assert QUIET not in build(workspace, int(FIXED_EPOCH) + 26 * 60).stdout  # late: its age moves with the clock
+
+
+def test_full_and_a_corrupt_record_mean_a_build(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    assert QUIET not in build(workspace, int(FIXED_EPOCH), "--full").stdout
+    quiet = workspace / "state/site-quiet.json"
+    for bad in (b"\xff{", b'{"version": 1, "signature": 5, "until": null, "problems": []}'):
+        quiet.write_bytes(bad)
+        out = build(workspace)
+        assert QUIET not in out.stdout and "state/site-quiet.json" in out.stderr  # named once
+        again = build(workspace)  # a problem said once is not repeated: built in full, and settled
+        assert QUIET not in again.stdout and again.stderr == ""
+        assert json.loads(quiet.read_text())["version"] == 1
+    quiet.write_text(json.dumps({"version": 99}))  # another release's: built in full without a word
+    out = build(workspace)
+    assert QUIET not in out.stdout and out.stderr == ""
+
+
+def test_problems_of_the_last_build_are_repeated_and_transient_ones_are_not_settled(workspace: Path) -> None:
+    finished_workspace(workspace)
+    (workspace / REGISTRY / "broken.json").write_text("{not json")
+    (workspace / "state").mkdir(exist_ok=True)
+    (workspace / "state/site-manifest.json").write_text("{corrupt")  # said once: "the whole site was rebuilt"
+    first = build(workspace)
+    assert "site-manifest.json" in first.stderr and "broken.json" in first.stderr
+    second = build(workspace)  # the lasting problem only, seen by the first build too: settled
+    assert QUIET not in second.stdout and "site-manifest.json" not in second.stderr
+    third = build(workspace)
+    assert QUIET in third.stdout and "broken.json" in third.stderr and "site-manifest.json" not in third.stderr
+    (workspace / REGISTRY / "broken.json").unlink()
+    fourth = build(workspace)
+    assert QUIET not in fourth.stdout and fourth.stderr == ""
+    assert "problem" not in (workspace / "site/api/health.json").read_text().replace('"problems":[]', "")
+
+
+def test_the_site_check_of_ops_health_sees_a_quiet_build(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    old = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    for name in ("index.html", "build-time.js"):
+        os.utime(workspace / "site" / name, (old, old))
+    out = run_cli("site", "build", cwd=workspace)  # the real clock: the fixture's times are long past
+    assert QUIET in out.stdout
+    health = run_cli("ops", "health", "--json", cwd=workspace)
+    site = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "site")
+    assert site["status"] == "ok", site
