@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.sitefixture import FIXED_EPOCH, make_workspace
 
 QUIET = "no input changed since the last build"
@@ -20,6 +22,12 @@ def build(workspace: Path, epoch: int = int(FIXED_EPOCH), *args: str):
     out = run_cli("site", "build", *args, cwd=workspace, env={"SOURCE_DATE_EPOCH": str(epoch)})
     assert out.returncode == 0, out.stderr
     return out
+
+
+def run_cli_python(code: str, workspace: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOURCE_DATE_EPOCH": FIXED_EPOCH}
+    env.pop("PEAKTRADE_CONFIG", None)
+    return subprocess.run([sys.executable, "-c", code], cwd=workspace, env=env, capture_output=True, text=True)
 
 
 def finished_workspace(workspace: Path) -> None:
@@ -157,3 +165,18 @@ def test_the_site_check_of_ops_health_sees_a_quiet_build(workspace: Path) -> Non
     health = run_cli("ops", "health", "--json", cwd=workspace)
     site = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "site")
     assert site["status"] == "ok", site
+
+
+def test_the_quiet_path_imports_no_pyarrow_and_knows_the_run_file_names(workspace: Path) -> None:
+    from peaktrade.artifacts import schema as S
+    from peaktrade.artifacts.scancache import NAMES
+
+    assert NAMES == (S.META, S.EVENTS, S.SEGMENTS, S.LEGACY_CSV, S.ORDERS)  # spelled out there, kept equal here
+    finished_workspace(workspace)
+    build(workspace)
+    probe = (
+        "import sys; from peaktrade.cli import main; rc = main(['site', 'build']); "
+        "print(rc, sorted(m for m in ('pyarrow', 'numpy', 'jinja2', 'pandas') if m in sys.modules))"
+    )
+    out = run_cli_python(probe, workspace)
+    assert out.stdout.splitlines()[-1] == "0 []" and QUIET in out.stdout, out.stdout + out.stderr

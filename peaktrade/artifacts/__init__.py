@@ -1,27 +1,39 @@
-"""The run directory format (schema_version 1). Nothing outside this package builds its paths or parses it."""
+"""The run directory format (schema_version 1). Nothing outside this package builds its paths or parses it.
 
-from peaktrade.artifacts.catalog import RunEntry, RunScan, find_run, latest_run_dir, run_meta, scan_runs
-from peaktrade.artifacts.reader import RunReader
-from peaktrade.artifacts.recover import WRITER_DIED, Recovered, recover_all, recover_run, writer_alive
-from peaktrade.artifacts.schema import EVENT_COLUMNS, EVENT_SCHEMA, SCHEMA_VERSION
-from peaktrade.artifacts.writer import RunWriter, compact
+The names below are loaded on first use (PEP 562): most of the package needs pyarrow, and a light module inside
+it (`scancache`, used by the quiet `site build`) must be importable without paying for it.
+"""
 
-__all__ = [
-    "EVENT_COLUMNS",
-    "EVENT_SCHEMA",
-    "SCHEMA_VERSION",
-    "WRITER_DIED",
-    "Recovered",
-    "RunEntry",
-    "RunReader",
-    "RunScan",
-    "RunWriter",
-    "compact",
-    "find_run",
-    "latest_run_dir",
-    "recover_all",
-    "recover_run",
-    "run_meta",
-    "scan_runs",
-    "writer_alive",
-]
+from importlib import import_module
+from typing import Any
+
+_HOME = {
+    "RunEntry": "catalog",
+    "RunScan": "catalog",
+    "find_run": "catalog",
+    "latest_run_dir": "catalog",
+    "run_meta": "catalog",
+    "scan_runs": "catalog",
+    "RunReader": "reader",
+    "WRITER_DIED": "recover",
+    "Recovered": "recover",
+    "recover_all": "recover",
+    "recover_run": "recover",
+    "writer_alive": "recover",
+    "EVENT_COLUMNS": "schema",
+    "EVENT_SCHEMA": "schema",
+    "SCHEMA_VERSION": "schema",
+    "RunWriter": "writer",
+    "compact": "writer",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

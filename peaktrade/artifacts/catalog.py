@@ -11,6 +11,7 @@ from typing import Any
 
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.reader import check_links, load_meta, read_meta
+from peaktrade.artifacts.scancache import ScanCache, stamp
 from peaktrade.clock import parse_ts
 from peaktrade.errors import ArtifactError, InvalidId, RunNotFound
 from peaktrade.ids import ID_PATTERN, safe_join
@@ -22,6 +23,7 @@ class RunEntry:
     path: Path
     meta: dict[str, Any]
     started_at: datetime | None
+    stamp: str | None = None  # stats of the run's files when scanned with a cache (`scancache.stamp`)
 
 
 @dataclass
@@ -30,8 +32,10 @@ class RunScan:
     problems: list[str] = field(default_factory=list)
 
 
-def scan_runs(runs_dir: Path) -> RunScan:
-    """Every run directory with a readable meta.json, newest first by start time (ties: run id)."""
+def scan_runs(runs_dir: Path, cache: ScanCache | None = None, stamps: dict[str, str | None] | None = None) -> RunScan:
+    """Every run directory with a readable meta.json, newest first by start time (ties: run id). With `cache`,
+    a run whose files have the stats they had at the last scan is not read again (`artifacts.scancache`);
+    `stamps` are those stats when the caller took them already, before this scan."""
     result = RunScan()
     try:
         entries = list(os.scandir(runs_dir))
@@ -51,18 +55,27 @@ def scan_runs(runs_dir: Path) -> RunScan:
             result.problems.append(f"{entry.path}: directory name is not a valid run id; skipped")
             continue
         meta_path = Path(entry.path) / S.META
-        if not meta_path.exists() and not meta_path.is_symlink():
-            continue
-        try:
-            check_links(Path(entry.path))
-            meta, problems = read_meta(meta_path)
-        except ArtifactError as exc:
-            result.problems.append(str(exc))
-            continue
+        key = None if cache is None else stamps[entry.name] if stamps and entry.name in stamps else stamp(entry.path)
+        hit = cache.get(entry.name, key, meta_path) if cache is not None else None
+        if hit is None:
+            if not meta_path.exists() and not meta_path.is_symlink():
+                continue
+            try:
+                check_links(Path(entry.path))
+                meta, problems = read_meta(meta_path)
+            except ArtifactError as exc:
+                result.problems.append(str(exc))
+                continue
+            if cache is not None:
+                cache.put(entry.name, key, meta, problems)
+        else:
+            meta, problems = hit
         result.problems += problems
         started = parse_ts(meta.get("started_at"))
-        result.runs.append(RunEntry(entry.name, Path(entry.path), meta, started))
+        result.runs.append(RunEntry(entry.name, Path(entry.path), meta, started, key))
     result.runs.sort(key=_start_then_id, reverse=True)
+    if cache is not None:
+        result.problems[:0] = cache.problems  # a damaged cache: said once, first
     return result
 
 

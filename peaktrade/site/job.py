@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from peaktrade import jobs
+from peaktrade import jobs, safeio
 from peaktrade.clock import utcnow
 from peaktrade.config import Settings
 from peaktrade.errors import LockHeld
@@ -21,6 +21,7 @@ from peaktrade.site import quiet
 from peaktrade.site.workers import remove_temps
 
 JOB = "site-build"
+CLEAN = "site-build.finished"  # in state/: the site directory of the last build, which finished (left no temps)
 
 
 @dataclass
@@ -55,9 +56,11 @@ def build(
     try:
         with job_lock(state_dir, JOB):
             out = Path(out_dir or settings.paths.site_dir)
-            result, problem = (None, None) if full else _quiet(settings, out, now)
+            t = time.perf_counter()
+            last, problem, inputs = (None, None, None) if full else quiet.holds(settings, out, now)
+            result = _quiet(settings, out, now, last, t) if last is not None else None
             if result is None:
-                result = _render(settings, out, full, now, [problem] if problem else [])
+                result = _render(settings, out, full, now, [problem] if problem else [], inputs)
     except LockHeld:
         raise  # another build is running: it records its own outcome
     except BaseException as exc:
@@ -68,27 +71,46 @@ def build(
     return result
 
 
-def _quiet(settings: Settings, out: Path, now: datetime) -> tuple[BuildResult | None, str | None]:
-    t = time.perf_counter()
-    last, problem = quiet.holds(settings, out, now)
-    if last is None:
-        return None, problem
+def _quiet(settings: Settings, out: Path, now: datetime, last: quiet.Quiet, t: float) -> BuildResult | None:
     remove_temps(out, prefix=".")  # the stamps' own, if a quiet build was killed while writing them
     if not quiet.touch(settings, out, now):
-        return None, None
-    return BuildResult(out, 2, 0, 0, list(last.problems), time.perf_counter() - t, unchanged=True), None
+        return None
+    return BuildResult(out, 2, 0, 0, list(last.problems), time.perf_counter() - t, unchanged=True)
 
 
-def _render(settings: Settings, out: Path, full: bool, now: datetime, problems: list[str]) -> BuildResult:
+def _render(
+    settings: Settings, out: Path, full: bool, now: datetime, problems: list[str], inputs: quiet.Inputs | None
+) -> BuildResult:
     from peaktrade.site.render import Build
 
     state_dir = Path(settings.paths.state_dir)
     quiet.forget(state_dir)  # until this build has finished, its inputs are not on the site
-    inputs = quiet.signature(settings, out)  # before reading anything: a change during the build is seen next time
-    removed = remove_temps(out) + remove_temps(state_dir, prefix=".site-manifest.json.")
-    result = Build(settings, out, full, now, problems).run()
+    if inputs is None:  # before reading anything: a change during the build is seen by the next one
+        inputs = quiet.signature(settings, out)
+    # Temp files are left only by a build that did not finish (killed): then look for them in every directory.
+    clean = state_dir / CLEAN
+    finished = _consume(clean) == str(out.resolve())
+    removed = 0 if finished else remove_temps(out) + remove_temps(state_dir, prefix=".site-manifest.json.")
+    result = Build(settings, out, full, now, problems, inputs.stamps).run()
     if result.settled:
-        quiet.save(state_dir, quiet.Quiet(inputs, result.settled_until, list(result.problems)))
+        quiet.save(state_dir, quiet.Quiet(inputs.signature, result.settled_until, list(result.problems)))
+    try:
+        clean.write_text(str(out.resolve()))
+    except OSError:
+        pass  # the next build looks for temp files in every directory, as after a killed one
     if removed:
         result.problems.insert(0, f"{out}: removed {removed} temp file(s) an interrupted build left")
     return result
+
+
+def _consume(path: Path) -> str | None:
+    """Remove the marker `path`; its text if it was a readable file (anything odd there counts as absent)."""
+    try:
+        text = safeio.read_bytes(path, 4096).decode(errors="replace")
+    except (FileNotFoundError, safeio.UnreadableFile):
+        text = None
+    try:
+        path.unlink()
+    except OSError:  # absent, or not a file: a build that cannot clear it looks for temp files every time
+        pass
+    return text

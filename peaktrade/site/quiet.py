@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade import __version__
+from peaktrade.artifacts.scancache import NAMES as RUN_FILES
+from peaktrade.artifacts.scancache import stamp
 from peaktrade.atomic import write_bytes, write_json
 from peaktrade.config import Settings
 from peaktrade.safeio import UnreadableFile, load_json
@@ -34,8 +36,6 @@ VERSION = 1
 STAMP = "build-time.js"
 METRICS = "metrics.prom"
 GENERATED = b"peaktrade_site_generated_timestamp_seconds "
-# what a run page is rendered from (meta.json is the commit point; the others are stat'ed all the same)
-RUN_FILES = ("", "meta.json", "events.parquet", "events.d", "events.csv", "orders.jsonl")
 STATE_FILES = ("alerts/history.jsonl", "health/latest.json", "health/history.jsonl")
 
 
@@ -60,7 +60,16 @@ def build_stamp(now: datetime, refresh_seconds: int) -> bytes:
     return f'window.PEAKTRADE_BUILD={{"built":{built},"stale_after":{limit}}};\n'.encode()
 
 
-def signature(settings: Settings, out: Path) -> str:
+@dataclass(frozen=True)
+class Inputs:
+    """The signature of a build's inputs, and the stats of each run (`scancache.stamp`: the build's scan uses
+    them, so no run is stat'ed twice)."""
+
+    signature: str
+    stamps: dict[str, str | None]
+
+
+def signature(settings: Settings, out: Path) -> Inputs:
     """A digest of everything a build reads, from stats alone. Equal digests: the same inputs (an in-place edit
     changes a file's mtime and ctime; a replacement its inode)."""
     h = hashlib.blake2b(digest_size=16)
@@ -71,15 +80,20 @@ def signature(settings: Settings, out: Path) -> str:
     )
     _tree(h, Path(__file__).resolve().parents[1], ".py")  # this code: an upgrade (or an edit) rebuilds
     _tree(h, template_dir() / "site", "")
+    stamps: dict[str, str | None] = {}
     for entry in _entries(h, p.runs_dir):
         h.update(f"{entry.name}:{entry.is_symlink()}".encode())
-        for name in RUN_FILES:
-            _stat(h, os.path.join(entry.path, name) if name else entry.path)
+        stamps[entry.name] = key = stamp(entry.path)
+        if key is not None:
+            h.update(key.encode())
+        else:  # a symlink among the run's files: what it leads to counts
+            for name in ("", *RUN_FILES):
+                _stat(h, os.path.join(entry.path, name) if name else entry.path)
     for entry in _entries(h, p.registry_dir):
         _stat(h, entry.path, follow=False)
     for rel in STATE_FILES:
         _stat(h, os.path.join(p.state_dir, rel))
-    return h.hexdigest()
+    return Inputs(h.hexdigest(), stamps)
 
 
 def load(state_dir: Path) -> tuple[Quiet | None, str | None]:
@@ -114,15 +128,16 @@ def forget(state_dir: Path) -> None:
     (Path(state_dir) / FILE).unlink(missing_ok=True)
 
 
-def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, str | None]:
-    """The last full build's record when the site it left still shows every input as it is now, else None; and
-    a problem line when the record was corrupt."""
+def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, str | None, Inputs | None]:
+    """(the last full build's record, None, signature) when the site it left still shows every input as it is
+    now; else (None, a problem line when the record was corrupt, the signature when it was computed)."""
     quiet, problem = load(settings.paths.state_dir)
     if quiet is None or (quiet.until is not None and now.timestamp() >= quiet.until):
-        return None, problem
+        return None, problem, None
     if not (Path(out) / "index.html").is_file():
-        return None, None
-    return (quiet if signature(settings, out) == quiet.signature else None), None
+        return None, None, None
+    inputs = signature(settings, out)
+    return (quiet if inputs.signature == quiet.signature else None), None, inputs
 
 
 def touch(settings: Settings, out: Path, now: datetime) -> bool:

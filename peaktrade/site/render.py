@@ -31,6 +31,7 @@ import pyarrow as pa
 from peaktrade import coerce, healthlog, liveness, registry, safeio, views
 from peaktrade.artifacts import RunReader, legacy, scan_runs, summaries
 from peaktrade.artifacts import schema as S
+from peaktrade.artifacts.scancache import ScanCache
 from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.atomic import write_bytes
 from peaktrade.charts import line_chart
@@ -77,7 +78,15 @@ NAV = (
 
 
 class Build:
-    def __init__(self, settings: Settings, out: Path, full: bool, now: datetime, problems: list[str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        out: Path,
+        full: bool,
+        now: datetime,
+        problems: list[str] | None = None,
+        stamps: dict[str, str | None] | None = None,
+    ):
         self.cfg = settings
         self.out = out
         self.now = now
@@ -87,6 +96,7 @@ class Build:
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
+        self.stamps = stamps  # stats of each run's files, taken by site.quiet before this build read any
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
         self.workers = 1
         self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
@@ -292,7 +302,9 @@ class Build:
             for e in reg.entries
             if not ID_PATTERN.match(e.get("session_id") or "")
         ]
-        scan = scan_runs(cfg.paths.runs_dir)
+        cache = ScanCache(cfg.paths.state_dir)
+        scan = scan_runs(cfg.paths.runs_dir, cache, self.stamps)
+        cache.save()
         self._scanned = scan.runs
         problems += scan.problems
         self._derive_summaries(scan.runs)
@@ -314,7 +326,8 @@ class Build:
             problems += [p for p in reader.problems if p not in scan.problems]
             # A run page links to its session page only while that page exists: re-render when it comes or goes.
             linked = "session" if meta.get("session_id") in session_ids else "no-session"
-            fp = f"{_fingerprint(entry.path, snap.state)}|{linked}"
+            files = entry.stamp or _fingerprint_files(entry.path, (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS))
+            fp = f"{files}|{snap.state}|{linked}"
             runs.append(model.RunInfo(entry.run_id, meta, snap, fp, totals=totals))
             # one rule for the writer's state everywhere (peaktrade.status): badges, fingerprint, metrics
             self.live[entry.run_id] = live.live_numbers(snap, snap.state)
@@ -814,10 +827,6 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
 def _session_fp(entry: dict[str, Any], run_ids: set[str]) -> str:
     linked = "run" if entry.get("run_id") in run_ids else "-"
     return f"{entry['_size']}:{entry['_mtime']}:{entry['status']}:{linked}"
-
-
-def _fingerprint(run_dir: Path, state: str) -> str:
-    return _fingerprint_files(run_dir, (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS)) + f"|{state}"
 
 
 def _fingerprint_files(directory: Path, names: tuple[str, ...]) -> str:

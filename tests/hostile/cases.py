@@ -226,6 +226,14 @@ def _set(row: list, i: int, value: object) -> list:
     return row
 
 
+def _scan_cache(root: Path, meta: object) -> None:
+    """state/run-scan.json whose entries match every run's files (so they are used) but hold `meta`."""
+    from peaktrade.artifacts.scancache import stamp
+
+    runs = {d.name: [stamp(str(d)), meta, []] for d in (root / "live_runs").iterdir()}
+    _write(root, "state/run-scan.json", {"version": 1, "runs": runs})
+
+
 def _manifest(root: Path, data: bytes | str | object) -> None:
     _write(root, "state/site-manifest.json", data)
 
@@ -640,6 +648,18 @@ CASES: list[Case] = [
     Case(
         "manifest_wrong_structure", lambda r: _manifest(r, {"signature": {}, "runs": 5}), "state/site-manifest.json"
     ),
+    Case("scan_cache_garbage", lambda r: _write(r, "state/run-scan.json", b"{\x00"), "state/run-scan.json"),
+    Case(
+        "scan_cache_wrong_structure",
+        lambda r: _write(r, "state/run-scan.json", {"version": 1, "runs": {"x": [1, 2]}}),
+        "state/run-scan.json",
+    ),
+    Case(
+        "scan_cache_tampered_entry",
+        lambda r: _scan_cache(r, {"run_id": [1], "started_at": 1e308, "summary": {"totals": {"steps": "x"}}}),
+        "state/run-scan.json",
+    ),
+    Case("scan_cache_entry_not_an_object", lambda r: _scan_cache(r, 5), "state/run-scan.json"),
     Case("quiet_record_garbage", lambda r: _write(r, "state/site-quiet.json", b"\xff{"), "state/site-quiet.json"),
     Case(
         "quiet_record_wrong_structure",

@@ -1,0 +1,120 @@
+"""`state/run-scan.json`: each run's meta.json as the last scan parsed it, keyed by the stats of the run's files.
+
+Every minute, `site build` scanned 1,000 run directories: read, parsed and checked 1,000 meta.json files (and
+looked for symlinks among each run's files) although almost none had changed. A run whose directory and files
+(meta.json, events.parquet, events.d, events.csv, orders.jsonl) have the same lstat as last time (mode, inode,
+size, mtime and ctime: an in-place edit changes ctime even when mtime is put back) has the same meta.json, so the
+parsed copy and its problems are used. A run with a symlink among those names is always read (a change of the
+target is not in the link's own stat). Runs that could not be read are not kept: they are read, and reported,
+every scan. A corrupt file counts as missing: it is rebuilt and named once; a kept copy that is valid JSON but
+was tampered with is checked field by field again (`coerce.meta`), as the meta.json it stands for would be.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from peaktrade import coerce
+from peaktrade.atomic import write_json
+from peaktrade.errors import ArtifactError
+from peaktrade.safeio import UnreadableFile, load_json
+
+FILE = "run-scan.json"
+VERSION = 1
+# schema.META, EVENTS, SEGMENTS, LEGACY_CSV, ORDERS (spelled out: schema imports pyarrow, this module must not)
+NAMES = ("meta.json", "events.parquet", "events.d", "events.csv", "orders.jsonl")
+
+
+def stamp(run_dir: str) -> str | None:
+    """The stats of a run directory and its files as one string; None when one of them is a symlink."""
+    parts = []
+    for path in (run_dir, *(os.path.join(run_dir, name) for name in NAMES)):
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            parts.append(str(exc.errno))
+            continue
+        if st.st_mode & 0o170000 == 0o120000:  # S_IFLNK
+            return None
+        parts.append(f"{st.st_mode:o}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+    return "|".join(parts)
+
+
+class ScanCache:
+    """The parsed meta.json files of the last scan (see module doc); `save` writes it back when it changed."""
+
+    def __init__(self, state_dir: Path):
+        self.path = Path(state_dir) / FILE
+        self.problems: list[str] = []
+        self._runs: dict[str, list] = {}
+        self._used: set[str] = set()
+        self._dirty = False
+        try:
+            doc = load_json(self.path)
+        except FileNotFoundError:
+            return
+        except UnreadableFile as exc:
+            self._corrupt(str(exc))
+            return
+        if isinstance(doc, dict) and doc.get("version") != VERSION and isinstance(doc.get("version"), int):
+            self._dirty = True  # another release's: rebuilt without a word
+            return
+        runs = doc.get("runs") if isinstance(doc, dict) else None
+        if not isinstance(runs, dict) or not all(_sound(v) for v in runs.values()):
+            self._corrupt(f"{self.path}: corrupt run scan cache")
+            return
+        self._runs = runs
+
+    def get(self, name: str, key: str | None, meta_path: Path) -> tuple[dict[str, Any], list[str]] | None:
+        """The parsed meta.json of run `name` and its problems, if its files still have stats `key`."""
+        hit = self._runs.get(name)
+        if key is None or hit is None or hit[0] != key:
+            return None
+        try:
+            meta, damage = coerce.meta(hit[1], meta_path)  # what coerce left is unchanged by it, unless tampered
+        except ArtifactError:
+            damage = ["not an object"]
+        if damage:
+            self._corrupt(f"{self.path}: damaged entry of run {name!r}")
+            return None
+        self._used.add(name)
+        return meta, list(hit[2])
+
+    def put(self, name: str, key: str | None, meta: dict[str, Any], problems: list[str]) -> None:
+        if key is None:
+            return
+        self._runs[name] = [key, meta, problems]
+        self._used.add(name)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the runs this scan met (others are gone), if anything changed; failures only cost speed."""
+        if set(self._runs) != self._used:
+            self._runs = {k: v for k, v in self._runs.items() if k in self._used}
+            self._dirty = True
+        if not self._dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.path, {"version": VERSION, "runs": self._runs}, fsync=False, indent=None)
+        except OSError:
+            pass  # read-only or full state/: the next scan reads every meta.json again, as without a cache
+        self._dirty = False
+
+    def _corrupt(self, problem: str) -> None:
+        if not self.problems:  # said once per scan
+            self.problems.append(f"{problem}; rebuilt (it only saves reading meta.json files again)")
+        self._dirty = True
+
+
+def _sound(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and isinstance(value[1], dict)
+        and isinstance(value[2], list)
+        and all(isinstance(p, str) for p in value[2])
+    )
