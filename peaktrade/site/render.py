@@ -103,6 +103,7 @@ class Build:
         # Totals of runs in the original format, derived once per event-file fingerprint (state/).
         self.summaries = SummaryCache(settings.paths.state_dir)
         self._held: list[tuple[str, bytes]] | None = None  # see _write_leaves
+        self._dirs: set[Path] = set()  # directories this build made sure exist
         self._executor: ProcessPoolExecutor | None = None  # see _pool
         self._pool_size = 0
 
@@ -406,8 +407,14 @@ class Build:
             self._held.append((rel, data))
             return
         path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(path, data, fsync=False)
+        if path.parent not in self._dirs:  # one mkdir per directory and build, not one per file (27,000 files)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
+        try:
+            write_bytes(path, data, fsync=False)
+        except FileNotFoundError:  # its directory was removed during the build (by hand): made again
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(path, data, fsync=False)
         self.written += 1
 
     def _write_run(self, info: model.RunInfo, links: _Links) -> None:
