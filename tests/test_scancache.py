@@ -1,0 +1,71 @@
+"""state/run-scan.json: a run's parsed meta.json is reused only while its files keep their stats."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from peaktrade.artifacts import scan_runs
+from peaktrade.artifacts.scancache import FILE, ScanCache, stamp
+from tests.sitefixture import make_workspace
+
+RUN = "20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001"
+
+
+def scan(workspace: Path):
+    cache = ScanCache(workspace / "state")
+    result = scan_runs(workspace / "live_runs", cache)
+    cache.save()
+    return result
+
+
+def notes(result, run_id: str = RUN):
+    return next(e.meta.get("notes") for e in result.runs if e.run_id == run_id)
+
+
+def test_a_kept_meta_is_used_until_a_file_of_the_run_changes(workspace: Path) -> None:
+    make_workspace(workspace)
+    first = scan(workspace)
+    kept = json.loads((workspace / "state" / FILE).read_text())["runs"]
+    assert set(kept) == {e.run_id for e in first.runs} and notes(first) == "note"
+    run_dir = workspace / "live_runs" / RUN
+    assert kept[RUN][0] == stamp(str(run_dir))
+    meta = run_dir / "meta.json"
+    text = meta.read_text()
+    with meta.open("r+") as fh:  # in place, same size: no new inode, the directory unchanged
+        fh.write(text.replace('"notes": "note"', '"notes": "edit"'))
+    assert notes(scan(workspace)) == "edit"
+    with (run_dir / "orders.jsonl").open("a") as fh:  # another file of the run: read again too
+        fh.write("\n")
+    assert scan(workspace).runs and json.loads((workspace / "state" / FILE).read_text())["runs"][RUN][0] == stamp(
+        str(run_dir)
+    )
+
+
+def test_a_run_with_a_symlinked_file_is_never_kept(workspace: Path) -> None:
+    make_workspace(workspace)
+    run_dir = workspace / "live_runs" / RUN
+    (run_dir / "orders.jsonl").rename(run_dir / "orders.real")
+    os.symlink("orders.real", run_dir / "orders.jsonl")  # inside the run: allowed, but its target may change
+    assert stamp(str(run_dir)) is None
+    scan(workspace)
+    assert RUN not in json.loads((workspace / "state" / FILE).read_text())["runs"]
+
+
+def test_a_gone_run_is_dropped_and_a_tampered_entry_is_named_once_and_read_from_disk(workspace: Path) -> None:
+    make_workspace(workspace)
+    scan(workspace)
+    path = workspace / "state" / FILE
+    doc = json.loads(path.read_text())
+    doc["runs"][RUN][1] = {**doc["runs"][RUN][1], "run_id": [1], "started_at": True}
+    doc["runs"]["20990101_gone"] = doc["runs"][RUN]
+    path.write_text(json.dumps(doc))
+    result = scan(workspace)
+    assert notes(result) == "note"  # from meta.json itself
+    assert [p for p in result.problems if FILE in p] == [
+        f"{path}: damaged entry of run {RUN!r}; rebuilt (it only saves reading meta.json files again)"
+    ]
+    kept = json.loads(path.read_text())["runs"]
+    assert "20990101_gone" not in kept and kept[RUN][1]["run_id"] == RUN
+    assert not [p for p in scan(workspace).problems if FILE in p]  # said once
