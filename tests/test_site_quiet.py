@@ -180,3 +180,21 @@ def test_the_quiet_path_imports_no_pyarrow_and_knows_the_run_file_names(workspac
     )
     out = run_cli_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0 []" and QUIET in out.stdout, out.stdout + out.stderr
+
+
+def test_an_in_place_edit_of_a_symlinked_records_target_is_seen(workspace: Path) -> None:
+    finished_workspace(workspace)
+    registry = workspace / REGISTRY
+    record = next(registry.glob("*_paper_aaaa01.json"))
+    (registry / "kept").mkdir()
+    target = registry / "kept/aaaa01.json"
+    record.rename(target)
+    record.symlink_to("kept/aaaa01.json")  # inside the registry: the registry reads its target
+    build(workspace)
+    assert QUIET in build(workspace).stdout
+    text = target.read_text()
+    with target.open("r+") as fh:  # in place: neither the link nor a directory changes
+        fh.write(text.replace('"mode": "paper"', '"mode": "shdow"'))
+    out = build(workspace)
+    assert QUIET not in out.stdout
+    assert "shdow" in (workspace / "site/sessions/session_20250101_000000_paper_aaaa01.html").read_text()

@@ -91,6 +91,8 @@ def signature(settings: Settings, out: Path) -> Inputs:
                 _stat(h, os.path.join(entry.path, name) if name else entry.path)
     for entry in _entries(h, p.registry_dir):
         _stat(h, entry.path, follow=False)
+        if entry.is_symlink():  # the registry reads a link's target (inside it): its edits count too
+            _stat(h, entry.path)
     for rel in STATE_FILES:
         _stat(h, os.path.join(p.state_dir, rel))
     return Inputs(h.hexdigest(), stamps)
