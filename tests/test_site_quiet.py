@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from peaktrade.site import quiet
 from tests.conftest import ROOT, run_cli
 from tests.sitefixture import FIXED_EPOCH, make_workspace
 
@@ -125,13 +126,13 @@ def test_full_and_a_corrupt_record_mean_a_build(workspace: Path) -> None:
     build(workspace)
     assert QUIET not in build(workspace, int(FIXED_EPOCH), "--full").stdout
     quiet = workspace / "state/site-quiet.json"
-    for bad in (b"\xff{", b'{"version": 1, "signature": 5, "until": null, "problems": []}'):
+    for bad in (b"\xff{", b'{"version": 2, "signature": 5, "until": null, "problems": [], "site": ""}'):
         quiet.write_bytes(bad)
         out = build(workspace)
         assert QUIET not in out.stdout and "state/site-quiet.json" in out.stderr  # named once
         again = build(workspace)  # a problem said once is not repeated: built in full, and settled
         assert QUIET not in again.stdout and again.stderr == ""
-        assert json.loads(quiet.read_text())["version"] == 1
+        assert json.loads(quiet.read_text())["version"] == 2
     quiet.write_text(json.dumps({"version": 99}))  # another release's: built in full without a word
     out = build(workspace)
     assert QUIET not in out.stdout and out.stderr == ""
@@ -160,6 +161,9 @@ def test_the_site_check_of_ops_health_sees_a_quiet_build(workspace: Path) -> Non
     old = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
     for name in ("index.html", "build-time.js"):
         os.utime(workspace / "site" / name, (old, old))
+    record = json.loads((workspace / "state/site-quiet.json").read_text())  # as if built two hours ago
+    record["site"] = quiet.site_signature(workspace / "site")
+    (workspace / "state/site-quiet.json").write_text(json.dumps(record))
     out = run_cli("site", "build", cwd=workspace)  # the real clock: the fixture's times are long past
     assert QUIET in out.stdout
     health = run_cli("ops", "health", "--json", cwd=workspace)
@@ -198,3 +202,21 @@ def test_an_in_place_edit_of_a_symlinked_records_target_is_seen(workspace: Path)
     out = build(workspace)
     assert QUIET not in out.stdout
     assert "shdow" in (workspace / "site/sessions/session_20250101_000000_paper_aaaa01.html").read_text()
+
+
+def test_pages_deleted_or_edited_by_hand_are_written_again(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    site = workspace / "site"
+    full = pages(workspace)
+    for damage in (
+        lambda: (site / "static/freshness.js").unlink(),  # every page's freshness header needs it
+        lambda: (site / "api/health.json").unlink(),
+        lambda: (site / "health.html").write_text("defaced"),
+        lambda: (site / "metrics.prom").write_bytes(full["metrics.prom"].replace(b"peaktrade_run_equity{", b"x{")),
+    ):
+        assert QUIET in build(workspace).stdout
+        damage()
+        out = build(workspace)
+        assert QUIET not in out.stdout
+        assert pages(workspace) == full

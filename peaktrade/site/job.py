@@ -93,7 +93,8 @@ def _render(
     removed = 0 if finished else remove_temps(out) + remove_temps(state_dir, prefix=".site-manifest.json.")
     result = Build(settings, out, full, now, problems, inputs.stamps).run()
     if result.settled:
-        quiet.save(state_dir, quiet.Quiet(inputs.signature, result.settled_until, list(result.problems)))
+        site = quiet.site_signature(out)  # as this build left the pages
+        quiet.save(state_dir, quiet.Quiet(inputs.signature, result.settled_until, list(result.problems), site))
     try:
         clean.write_text(str(out.resolve()))
     except OSError:

@@ -6,10 +6,10 @@ every run and session finished (no heartbeat ages, no stale or dead writers to d
 build before it and an `ops health` result not yet due to go late, records `state/site-quiet.json`: a signature
 of every input (stat of each run's files, each registry record, the alert and health logs, the settings, the
 templates and this code) and the time until which the pages stay true. The next build computes the signature
-again (stats only: no file is read, no heavy module imported); when it matches, it rewrites only the freshness
+again (stats only: no input is read, no heavy module imported); when it matches, it rewrites only the freshness
 stamps (`build-time.js`, which every page's header reads, and the generated timestamp in `metrics.prom`) and
-prints the problems the last full build found. Any change, `--full`, a missing page or a corrupt record here
-means a full build, which removes the record first so a build killed half-way is never taken as quiet.
+prints the problems the last full build found. Any change, `--full`, a page deleted or edited, or a corrupt
+record here means a full build, which removes the record first so a build killed half-way is never taken as quiet.
 
 This module imports no pyarrow, numpy or jinja2: the quiet path costs interpreter start-up plus ~15k stats.
 """
@@ -32,11 +32,30 @@ from peaktrade.safeio import UnreadableFile, load_json
 from peaktrade.templating import template_dir
 
 FILE = "site-quiet.json"
-VERSION = 1
+VERSION = 2
 STAMP = "build-time.js"
 METRICS = "metrics.prom"
 GENERATED = b"peaktrade_site_generated_timestamp_seconds "
 STATE_FILES = ("alerts/history.jsonl", "health/latest.json", "health/history.jsonl")
+# What every build writes besides the stamps (`site.render`: the summaries, the session lists, `static/`): one
+# deleted or edited by hand is written again by the next build, as it was before there was a quiet path.
+SITE_FILES = (
+    "index.html",
+    "runs/index.html",
+    "sessions/index.html",
+    "health.html",
+    "alerts.html",
+    "api/alerts.json",
+    "api/health.json",
+    "api/health/history.json",
+    "api/live/status/snapshot.html",
+    "api/live/status/snapshot.json",
+    "api/live_sessions.json",
+    "api/live_sessions/stats.json",
+    "api/runs.json",
+    "api/sessions_search.json",
+    "static",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,7 @@ class Quiet:
     signature: str
     until: float | None  # epoch seconds; None: no clock-dependent content at all
     problems: list[str]
+    site: str  # `site_signature` of the pages it left
 
 
 def freshness_limit(refresh_seconds: int) -> int:
@@ -98,6 +118,24 @@ def signature(settings: Settings, out: Path) -> Inputs:
     return Inputs(h.hexdigest(), stamps)
 
 
+def site_signature(out: Path) -> str:
+    """A digest of the pages every build writes, as they are now: stats, and the body of `metrics.prom` (the
+    quiet path rewrites only its last line). Taken after a full build, it shows whether they are still as it
+    left them."""
+    h = hashlib.blake2b(digest_size=16)
+    out = Path(out).resolve()
+    for rel in SITE_FILES:
+        _stat(h, str(out / rel))
+    _tree(h, out / "static", "")
+    try:
+        metrics = (out / METRICS).read_bytes()
+    except OSError as exc:
+        h.update(f"{METRICS}:{exc.errno}".encode())
+    else:
+        h.update(metrics[: metrics.rfind(b"\n" + GENERATED) + 1])
+    return h.hexdigest()
+
+
 def load(state_dir: Path) -> tuple[Quiet | None, str | None]:
     """The record of the last full build, or None (build in full), and a problem line when it was corrupt."""
     path = Path(state_dir) / FILE
@@ -115,13 +153,20 @@ def load(state_dir: Path) -> tuple[Quiet | None, str | None]:
         and (doc.get("until") is None or _finite(doc.get("until")))
         and isinstance(doc.get("problems"), list)
         and all(isinstance(x, str) for x in doc["problems"])
+        and isinstance(doc.get("site"), str)
     ):
         return None, f"{path}: corrupt quiet-build record; the site was built in full"
-    return Quiet(doc["signature"], doc["until"], doc["problems"]), None
+    return Quiet(doc["signature"], doc["until"], doc["problems"], doc["site"]), None
 
 
 def save(state_dir: Path, quiet: Quiet) -> None:
-    doc = {"version": VERSION, "signature": quiet.signature, "until": quiet.until, "problems": quiet.problems}
+    doc = {
+        "version": VERSION,
+        "signature": quiet.signature,
+        "until": quiet.until,
+        "problems": quiet.problems,
+        "site": quiet.site,
+    }
     write_json(Path(state_dir) / FILE, doc, fsync=False)
 
 
@@ -136,7 +181,7 @@ def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, s
     quiet, problem = load(settings.paths.state_dir)
     if quiet is None or (quiet.until is not None and now.timestamp() >= quiet.until):
         return None, problem, None
-    if not (Path(out) / "index.html").is_file():
+    if not (Path(out) / "index.html").is_file() or site_signature(out) != quiet.site:
         return None, None, None
     inputs = signature(settings, out)
     return (quiet if inputs.signature == quiet.signature else None), None, inputs

@@ -663,7 +663,7 @@ CASES: list[Case] = [
     Case("quiet_record_garbage", lambda r: _write(r, "state/site-quiet.json", b"\xff{"), "state/site-quiet.json"),
     Case(
         "quiet_record_wrong_structure",
-        lambda r: _write(r, "state/site-quiet.json", {"version": 1, "signature": ["x"], "until": 1e400}),
+        lambda r: _write(r, "state/site-quiet.json", {"version": 2, "signature": ["x"], "until": 1e400}),
         "state/site-quiet.json",
     ),
 ]
