@@ -59,7 +59,8 @@ def test_a_build_that_finds_nothing_changed_rewrites_only_the_freshness_stamps(w
     assert QUIET in second.stdout
     after = pages(workspace)
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"build-time.js", "metrics.prom"} and set(after) == set(before)
+    stamps = {"build-time.js", "metrics.prom", "api/health.json", "api/live/status/snapshot.json"}
+    assert changed == stamps and set(after) == set(before)
     assert f'"built":{int(FIXED_EPOCH) + 600}' in after["build-time.js"].decode()
     metrics = after["metrics.prom"].decode()
     assert metrics.endswith(f"peaktrade_site_generated_timestamp_seconds {int(FIXED_EPOCH) + 600}\n")
@@ -220,3 +221,20 @@ def test_pages_deleted_or_edited_by_hand_are_written_again(workspace: Path) -> N
         out = build(workspace)
         assert QUIET not in out.stdout
         assert pages(workspace) == full
+
+
+def test_the_clock_in_the_json_api_is_the_builds(workspace: Path) -> None:
+    finished_workspace(workspace)
+    now = datetime.fromtimestamp(int(FIXED_EPOCH), UTC)
+    (workspace / "state/health").mkdir(parents=True)
+    latest = {"overall": "OK", "checked_at": (now - timedelta(minutes=1)).isoformat(), "checks": []}
+    (workspace / "state/health/latest.json").write_text(json.dumps(latest))
+    build(workspace)
+    later = int(FIXED_EPOCH) + 20 * 60  # the result is 21 min old, not yet late (25 min)
+    assert QUIET in build(workspace, later).stdout
+    stamped = ("api/health.json", "api/live/status/snapshot.json")
+    quiet = {name: pages(workspace)[name] for name in stamped}
+    assert json.loads(quiet["api/health.json"])["ops_health"]["age"] == "21 min"
+    assert QUIET in build(workspace, later).stdout  # the stamps rewritten are no edit by hand
+    build(workspace, later, "--full")
+    assert quiet == {name: pages(workspace)[name] for name in stamped}

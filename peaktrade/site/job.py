@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,7 +75,8 @@ def _quiet(settings: Settings, out: Path, now: datetime, last: quiet.Quiet, t: f
     remove_temps(out, prefix=".")  # the stamps' own, if a quiet build was killed while writing them
     if not quiet.touch(settings, out, now):
         return None
-    return BuildResult(out, 2, 0, 0, list(last.problems), time.perf_counter() - t, unchanged=True)
+    quiet.save(settings.paths.state_dir, replace(last, site=quiet.site_signature(out)))  # the stamps it rewrote
+    return BuildResult(out, 4, 0, 0, list(last.problems), time.perf_counter() - t, unchanged=True)
 
 
 def _render(

@@ -7,9 +7,10 @@ build before it and an `ops health` result not yet due to go late, records `stat
 of every input (stat of each run's files, each registry record, the alert and health logs, the settings, the
 templates and this code) and the time until which the pages stay true. The next build computes the signature
 again (stats only: no input is read, no heavy module imported); when it matches, it rewrites only the freshness
-stamps (`build-time.js`, which every page's header reads, and the generated timestamp in `metrics.prom`) and
-prints the problems the last full build found. Any change, `--full`, a page deleted or edited, or a corrupt
-record here means a full build, which removes the record first so a build killed half-way is never taken as quiet.
+stamps (`build-time.js`, which every page's header reads, the generated timestamp in `metrics.prom`, the clock in
+`api/health.json` and the status snapshot) and prints the problems the last full build found. Any change,
+`--full`, a page deleted or edited, or a corrupt record here means a full build, which removes the record first so
+a build killed half-way is never taken as quiet.
 
 This module imports no pyarrow, numpy or jinja2: the quiet path costs interpreter start-up plus ~15k stats.
 """
@@ -27,8 +28,11 @@ from peaktrade import __version__
 from peaktrade.artifacts.scancache import NAMES as RUN_FILES
 from peaktrade.artifacts.scancache import stamp
 from peaktrade.atomic import write_bytes, write_json
+from peaktrade.clock import iso
+from peaktrade.coerce import strict_json
 from peaktrade.config import Settings
 from peaktrade.safeio import UnreadableFile, load_json
+from peaktrade.site.healthview import ops_summary
 from peaktrade.templating import template_dir
 
 FILE = "site-quiet.json"
@@ -36,8 +40,10 @@ VERSION = 2
 STAMP = "build-time.js"
 METRICS = "metrics.prom"
 GENERATED = b"peaktrade_site_generated_timestamp_seconds "
+HEALTH = "api/health.json"
+SNAPSHOT = "api/live/status/snapshot.json"
 STATE_FILES = ("alerts/history.jsonl", "health/latest.json", "health/history.jsonl")
-# What every build writes besides the stamps (`site.render`: the summaries, the session lists, `static/`): one
+# What every build writes besides `build-time.js` (`site.render`: the summaries, the session lists, `static/`): one
 # deleted or edited by hand is written again by the next build, as it was before there was a quiet path.
 SITE_FILES = (
     "index.html",
@@ -188,20 +194,36 @@ def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, s
 
 
 def touch(settings: Settings, out: Path, now: datetime) -> bool:
-    """Rewrite the freshness stamps: `build-time.js` and the generated timestamp in `metrics.prom`. False when
-    `metrics.prom` is not as a full build left it (then build in full)."""
+    """Rewrite the freshness stamps: `build-time.js`, the generated timestamp in `metrics.prom` and the build's
+    clock in the JSON API (`server_time` and the `ops health` result's age in `api/health.json`, `generated_at`
+    of the status snapshot: read by programs, which run no freshness script). False when one of these files is not
+    as a full build left it (then build in full)."""
     out = Path(out)
     try:
         metrics = (out / METRICS).read_bytes()
-    except OSError:
+        health, snapshot = load_json(out / HEALTH), load_json(out / SNAPSHOT)
+    except (OSError, UnreadableFile):
         return False
     at = metrics.rfind(b"\n" + GENERATED)
-    if at < 0 or not metrics.endswith(b"\n"):
+    if at < 0 or not metrics.endswith(b"\n") or not (isinstance(health, dict) and isinstance(snapshot, dict)):
         return False
+    max_age = settings.health.interval_seconds * settings.health.missed_intervals
+    health.update(server_time=iso(now), ops_health=ops_summary(health.get("latest"), now, max_age))
+    snapshot["generated_at"] = iso(now)
     stamp = GENERATED + f"{now.timestamp():.0f}\n".encode()
     write_bytes(out / METRICS, metrics[: at + 1] + stamp, fsync=False)
+    write_bytes(out / HEALTH, json_file(health), fsync=False)
+    write_bytes(out / SNAPSHOT, json_file(snapshot), fsync=False)
     write_bytes(out / STAMP, build_stamp(now, settings.site.refresh_seconds), fsync=False)
     return True
+
+
+def json_file(obj: Any) -> bytes:
+    """A JSON file of the site. Strict JSON: a browser's JSON.parse rejects NaN and Infinity, so they are written
+    as null. Compact: with `indent` json uses its pure-Python encoder, several times slower over 14,000 files
+    (browsers indent it)."""
+    text = strict_json(obj, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
+    return (text + "\n").encode()
 
 
 def _entries(h: Any, directory: Path) -> list[os.DirEntry]:
