@@ -238,3 +238,13 @@ def test_the_clock_in_the_json_api_is_the_builds(workspace: Path) -> None:
     assert QUIET in build(workspace, later).stdout  # the stamps rewritten are no edit by hand
     build(workspace, later, "--full")
     assert quiet == {name: pages(workspace)[name] for name in stamped}
+
+
+def test_a_quiet_record_half_written_by_a_killed_build_is_removed(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    left = workspace / "state/.site-quiet.json.4242.tmp"  # what write_json leaves when killed mid-write
+    for args in ((), ("--full",)):
+        left.write_text('{"version"')
+        out = build(workspace, int(FIXED_EPOCH), *args)
+        assert (QUIET in out.stdout) == (not args) and not left.exists()

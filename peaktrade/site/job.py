@@ -73,6 +73,7 @@ def build(
 
 def _quiet(settings: Settings, out: Path, now: datetime, last: quiet.Quiet, t: float) -> BuildResult | None:
     remove_temps(out, prefix=".")  # the stamps' own, if a quiet build was killed while writing them
+    remove_temps(settings.paths.state_dir, prefix=f".{quiet.FILE}.")  # and the record's
     if not quiet.touch(settings, out, now):
         return None
     quiet.save(settings.paths.state_dir, replace(last, site=quiet.site_signature(out)))  # the stamps it rewrote
@@ -92,6 +93,7 @@ def _render(
     clean = state_dir / CLEAN
     finished = _consume(clean) == str(out.resolve())
     removed = 0 if finished else remove_temps(out) + remove_temps(state_dir, prefix=".site-manifest.json.")
+    removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
     result = Build(settings, out, full, now, problems, inputs.stamps).run()
     if result.settled:
         site = quiet.site_signature(out)  # as this build left the pages
