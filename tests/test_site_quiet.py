@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -248,3 +250,34 @@ def test_a_quiet_record_half_written_by_a_killed_build_is_removed(workspace: Pat
         left.write_text('{"version"')
         out = build(workspace, int(FIXED_EPOCH), *args)
         assert (QUIET in out.stdout) == (not args) and not left.exists()
+
+
+def test_a_loop_started_before_an_upgrade_does_not_vouch_for_the_new_code(workspace: Path, tmp_path: Path) -> None:
+    finished_workspace(workspace)
+    tree = tmp_path / "tree"  # a copy of this code, "upgraded" while a `site build --loop` runs it
+    for name in ("peaktrade", "templates"):
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", "SOURCE_DATE_EPOCH": FIXED_EPOCH}
+    env.pop("PEAKTRADE_CONFIG", None)
+    cmd = [sys.executable, "-m", "peaktrade", "site", "build"]
+    assert subprocess.run(cmd, cwd=workspace, env=env, capture_output=True, timeout=120).returncode == 0
+    # unbuffered: `select` sees every line the loop prints
+    loop = subprocess.Popen([*cmd, "--loop", "1"], cwd=workspace, env=env, stdout=subprocess.PIPE, bufsize=0)
+    try:
+        assert QUIET in _next_line(loop)
+        views = tree / "peaktrade/views.py"
+        views.write_text(views.read_text().replace('"completed": "OK"', '"completed": "DONE"'))
+        _next_line(loop)
+        _next_line(loop)  # at least one build of the loop began after the upgrade
+    finally:
+        loop.kill()
+        loop.wait(timeout=60)
+    out = subprocess.run(cmd, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert QUIET not in out.stdout and ">DONE<" in (workspace / "site/index.html").read_text()
+
+
+def _next_line(proc: subprocess.Popen) -> str:
+    """The next line `proc` prints; fails after 60 s without one."""
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    assert ready, "no output from `site build --loop` within 60 s"
+    return proc.stdout.readline().decode()

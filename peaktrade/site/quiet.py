@@ -17,6 +17,7 @@ This module imports no pyarrow, numpy or jinja2: the quiet path costs interprete
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def signature(settings: Settings, out: Path) -> Inputs:
     h.update(
         repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)).encode()
     )
-    _tree(h, Path(__file__).resolve().parents[1], ".py")  # this code: an upgrade (or an edit) rebuilds
+    h.update(_code())  # this code: an upgrade (or an edit) rebuilds
     _tree(h, template_dir() / "site", "")
     stamps: dict[str, str | None] = {}
     for entry in _entries(h, p.runs_dir):
@@ -224,6 +225,15 @@ def json_file(obj: Any) -> bytes:
     (browsers indent it)."""
     text = strict_json(obj, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
     return (text + "\n").encode()
+
+
+@functools.cache
+def _code() -> bytes:
+    """A digest of this code as this process first saw it, which is the code it runs: a `site build --loop`
+    started before an upgrade does not record the new code as the one its pages were rendered by."""
+    h = hashlib.blake2b(digest_size=16)
+    _tree(h, Path(__file__).resolve().parents[1], ".py")
+    return h.digest()
 
 
 def _entries(h: Any, directory: Path) -> list[os.DirEntry]:
