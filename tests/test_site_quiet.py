@@ -281,3 +281,14 @@ def _next_line(proc: subprocess.Popen) -> str:
     ready, _, _ = select.select([proc.stdout], [], [], 60)
     assert ready, "no output from `site build --loop` within 60 s"
     return proc.stdout.readline().decode()
+
+
+def test_a_fifo_in_place_of_a_stamped_file_does_not_hang_the_build(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    for name in ("metrics.prom", "api/health.json"):
+        path = workspace / "site" / name
+        path.unlink()
+        os.mkfifo(path)  # read, it would block forever, with the build's lock held
+        out = build(workspace)
+        assert QUIET not in out.stdout and path.is_file()

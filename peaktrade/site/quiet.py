@@ -32,7 +32,7 @@ from peaktrade.atomic import write_bytes, write_json
 from peaktrade.clock import iso
 from peaktrade.coerce import strict_json
 from peaktrade.config import Settings
-from peaktrade.safeio import UnreadableFile, load_json
+from peaktrade.safeio import UnreadableFile, load_json, read_bytes
 from peaktrade.site.healthview import ops_summary
 from peaktrade.templating import template_dir
 
@@ -40,6 +40,7 @@ FILE = "site-quiet.json"
 VERSION = 2
 STAMP = "build-time.js"
 METRICS = "metrics.prom"
+METRICS_MAX_BYTES = 256 * 1024 * 1024  # ~100,000 runs; a larger one is built in full
 GENERATED = b"peaktrade_site_generated_timestamp_seconds "
 HEALTH = "api/health.json"
 SNAPSHOT = "api/live/status/snapshot.json"
@@ -135,9 +136,9 @@ def site_signature(out: Path) -> str:
         _stat(h, str(out / rel))
     _tree(h, out / "static", "")
     try:
-        metrics = (out / METRICS).read_bytes()
-    except OSError as exc:
-        h.update(f"{METRICS}:{exc.errno}".encode())
+        metrics = read_bytes(out / METRICS, METRICS_MAX_BYTES)
+    except (OSError, UnreadableFile) as exc:
+        h.update(f"{METRICS}:{type(exc).__name__}".encode())
     else:
         h.update(metrics[: metrics.rfind(b"\n" + GENERATED) + 1])
     return h.hexdigest()
@@ -201,7 +202,7 @@ def touch(settings: Settings, out: Path, now: datetime) -> bool:
     as a full build left it (then build in full)."""
     out = Path(out)
     try:
-        metrics = (out / METRICS).read_bytes()
+        metrics = read_bytes(out / METRICS, METRICS_MAX_BYTES)  # not blocking on a FIFO: the lock is held
         health, snapshot = load_json(out / HEALTH), load_json(out / SNAPSHOT)
     except (OSError, UnreadableFile):
         return False
