@@ -543,7 +543,7 @@ def _site_builds(root: Path, fmt: str, changed: Path, sizes: str, quick: bool) -
         if out.returncode != 0:
             raise SystemExit(out.stderr)
         if "no input changed" in out.stdout:
-            written = "no input changed: 2 stamps rewritten"
+            written = "no input changed: freshness stamps only"
         else:
             written = out.stdout.split("(")[1].split(",")[0] if "(" in out.stdout else "?"
         report(
