@@ -292,3 +292,17 @@ def test_a_fifo_in_place_of_a_stamped_file_does_not_hang_the_build(workspace: Pa
         os.mkfifo(path)  # read, it would block forever, with the build's lock held
         out = build(workspace)
         assert QUIET not in out.stdout and path.is_file()
+
+
+def test_temp_files_of_a_quiet_build_killed_while_writing_the_stamps_are_removed(workspace: Path) -> None:
+    finished_workspace(workspace)
+    build(workspace)
+    # what write_bytes leaves in the directories of the stamped files when the quiet build is killed mid-write
+    left = [
+        workspace / "site" / name for name in ("api/.health.json.4242.tmp", "api/live/status/.snapshot.json.4242.tmp")
+    ]
+    for args in ((), ("--full",)):
+        for path in left:
+            path.write_text("{")
+        out = build(workspace, int(FIXED_EPOCH), *args)
+        assert (QUIET in out.stdout) == (not args) and not [p for p in left if p.exists()]

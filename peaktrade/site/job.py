@@ -72,7 +72,7 @@ def build(
 
 
 def _quiet(settings: Settings, out: Path, now: datetime, last: quiet.Quiet, t: float) -> BuildResult | None:
-    remove_temps(out, prefix=".")  # the stamps' own, if a quiet build was killed while writing them
+    _remove_stamp_temps(out)  # the stamps' own, if a quiet build was killed while writing them
     remove_temps(settings.paths.state_dir, prefix=f".{quiet.FILE}.")  # and the record's
     if not quiet.touch(settings, out, now):
         return None
@@ -92,7 +92,9 @@ def _render(
     # Temp files are left only by a build that did not finish (killed): then look for them in every directory.
     clean = state_dir / CLEAN
     finished = _consume(clean) == str(out.resolve())
-    removed = 0 if finished else remove_temps(out) + remove_temps(state_dir, prefix=".site-manifest.json.")
+    # A quiet build does not clear the marker: a killed one left its temp files only beside the stamps.
+    removed = _remove_stamp_temps(out) if finished else remove_temps(out)
+    removed += 0 if finished else remove_temps(state_dir, prefix=".site-manifest.json.")
     removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
     result = Build(settings, out, full, now, problems, inputs.stamps).run()
     if result.settled:
@@ -105,6 +107,10 @@ def _render(
     if removed:
         result.problems.insert(0, f"{out}: removed {removed} temp file(s) an interrupted build left")
     return result
+
+
+def _remove_stamp_temps(out: Path) -> int:
+    return sum(remove_temps(out / rel, prefix=".") for rel in quiet.STAMPED_DIRS)
 
 
 def _consume(path: Path) -> str | None:

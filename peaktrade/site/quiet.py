@@ -44,6 +44,8 @@ METRICS_MAX_BYTES = 256 * 1024 * 1024  # ~100,000 runs; a larger one is built in
 GENERATED = b"peaktrade_site_generated_timestamp_seconds "
 HEALTH = "api/health.json"
 SNAPSHOT = "api/live/status/snapshot.json"
+# The directories of the files the quiet path rewrites: where a quiet build killed mid-write leaves its temp files.
+STAMPED_DIRS = sorted({os.path.dirname(rel) for rel in (STAMP, METRICS, HEALTH, SNAPSHOT)})
 STATE_FILES = ("alerts/history.jsonl", "health/latest.json", "health/history.jsonl")
 # What every build writes besides `build-time.js` (`site.render`: the summaries, the session lists, `static/`): one
 # deleted or edited by hand is written again by the next build, as it was before there was a quiet path.
