@@ -306,3 +306,15 @@ def test_temp_files_of_a_quiet_build_killed_while_writing_the_stamps_are_removed
             path.write_text("{")
         out = build(workspace, int(FIXED_EPOCH), *args)
         assert (QUIET in out.stdout) == (not args) and not [p for p in left if p.exists()]
+
+
+def test_state_caches_half_written_by_a_killed_build_are_removed(workspace: Path) -> None:
+    make_workspace(workspace)
+    build(workspace)
+    # a build killed while saving its caches: it consumed the marker of the build before and wrote none
+    (workspace / "state/site-build.finished").unlink()
+    left = [workspace / "state" / f".{name}.4242.tmp" for name in ("run-scan.json", "run-summaries.json")]
+    for path in left:
+        path.write_text('{"version"')
+    out = build(workspace)
+    assert not [p for p in left if p.exists()] and "removed 2 temp file(s)" in out.stderr

@@ -21,6 +21,8 @@ from peaktrade.site import quiet
 from peaktrade.site.workers import remove_temps
 
 JOB = "site-build"
+# The temp files of the state files a build writes (`site.render`: the manifest, the scan and summary caches)
+STATE_TEMPS = (".site-manifest.json.", ".run-scan.json.", ".run-summaries.json.")
 CLEAN = "site-build.finished"  # in state/: the site directory of the last build, which finished (left no temps)
 
 
@@ -94,7 +96,7 @@ def _render(
     finished = _consume(clean) == str(out.resolve())
     # A quiet build does not clear the marker: a killed one left its temp files only beside the stamps.
     removed = _remove_stamp_temps(out) if finished else remove_temps(out)
-    removed += 0 if finished else remove_temps(state_dir, prefix=".site-manifest.json.")
+    removed += 0 if finished else remove_temps(state_dir, prefix=STATE_TEMPS)
     removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
     result = Build(settings, out, full, now, problems, inputs.stamps).run()
     if result.settled:

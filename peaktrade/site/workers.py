@@ -25,11 +25,11 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
 
 
-def remove_temps(directory: Path, *, prefix: str | None = None) -> int:
+def remove_temps(directory: Path, *, prefix: str | tuple[str, ...] | None = None) -> int:
     """Delete the `.*.tmp` files that a killed build left under `directory`; returns how many.
 
-    Called with the build lock held, so no other build is writing them now. With `prefix`, only the files
-    directly in `directory` whose names start with it (the state dir is shared with other jobs)."""
+    Called with the build lock held, so no other build is writing them now. With `prefix` (or prefixes), only
+    the files directly in `directory` whose names start with it (the state dir is shared with other jobs)."""
     count = 0
     try:
         walker = [(str(directory), [], os.listdir(directory))] if prefix else os.walk(directory)
