@@ -69,3 +69,13 @@ def test_a_gone_run_is_dropped_and_a_tampered_entry_is_named_once_and_read_from_
     kept = json.loads(path.read_text())["runs"]
     assert "20990101_gone" not in kept and kept[RUN][1]["run_id"] == RUN
     assert not [p for p in scan(workspace).problems if FILE in p]  # said once
+
+
+def test_metas_too_big_to_keep_together_are_read_from_disk_without_a_word(workspace: Path) -> None:
+    make_workspace(workspace)
+    for run_dir in (workspace / "live_runs").iterdir():  # each meta.json is under the reader's 16 MiB cap
+        meta = json.loads((run_dir / "meta.json").read_text())
+        (run_dir / "meta.json").write_text(json.dumps({**meta, "notes": "n" * 9_000_000}))
+    for _ in range(2):
+        result = scan(workspace)
+        assert len(result.runs) == 2 and not [p for p in result.problems if FILE in p]

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade import coerce
-from peaktrade.atomic import write_json
+from peaktrade.atomic import write_bytes
 from peaktrade.errors import ArtifactError
-from peaktrade.safeio import UnreadableFile, load_json
+from peaktrade.safeio import MAX_JSON_BYTES, UnreadableFile, load_json
 
 FILE = "run-scan.json"
 VERSION = 1
@@ -96,9 +96,14 @@ class ScanCache:
             self._dirty = True
         if not self._dirty:
             return
+        text = coerce.strict_json({"version": VERSION, "runs": self._runs}, sort_keys=True, ensure_ascii=False)
+        data = (text + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(self.path, {"version": VERSION, "runs": self._runs}, fsync=False, indent=None)
+            if len(data) > MAX_JSON_BYTES:  # more than a scan reads: no cache rather than a "corrupt" one every scan
+                self.path.unlink(missing_ok=True)
+            else:
+                write_bytes(self.path, data, fsync=False)
         except OSError:
             pass  # read-only or full state/: the next scan reads every meta.json again, as without a cache
         self._dirty = False
