@@ -96,8 +96,8 @@ class ScanCache:
             self._dirty = True
         if not self._dirty:
             return
-        text = coerce.strict_json({"version": VERSION, "runs": self._runs}, sort_keys=True, ensure_ascii=False)
-        data = (text + "\n").encode()
+        # ASCII, escaped: a meta.json may hold a lone surrogate (a valid JSON escape), which UTF-8 cannot encode
+        data = (coerce.strict_json({"version": VERSION, "runs": self._runs}, sort_keys=True) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if len(data) > MAX_JSON_BYTES:  # more than a scan reads: no cache rather than a "corrupt" one every scan

@@ -436,6 +436,11 @@ CASES: list[Case] = [
         ),
         f"live_runs/{RUN_B}/meta.json",
     ),
+    Case(  # valid JSON escapes of lone surrogates: text Python holds but UTF-8 cannot encode
+        "meta_lone_surrogates",
+        lambda r: _meta(r, RUN_A, notes="bad \ud800 text", strategy_params={"\udfff": "\ud83d"}),
+        None,
+    ),
     Case(
         "meta_top_level_array",
         lambda r: _write(r, f"live_runs/{RUN_A}/meta.json", "[]"),
