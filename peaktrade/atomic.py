@@ -44,9 +44,10 @@ def write_text(path: Path, text: str, *, fsync: bool = True) -> None:
 
 def write_json(path: Path, obj: object, *, fsync: bool = True, indent: int | None = 2) -> None:
     """Atomically write `obj` as UTF-8 strict JSON (NaN and infinity as null; keys sorted, so output is
-    deterministic)."""
+    deterministic). A lone surrogate (a file name that is not UTF-8, a `\\ud800` escape read from a file) is
+    written as its JSON escape, which reads back as the same text."""
     text = strict_json(obj, indent=indent, sort_keys=True, ensure_ascii=False)
-    write_text(path, text + "\n", fsync=fsync)
+    write_bytes(path, (text + "\n").encode("utf-8", "backslashreplace"), fsync=fsync)
 
 
 def remove_stale_temps(directory: Path) -> int:

@@ -318,3 +318,18 @@ def test_state_caches_half_written_by_a_killed_build_are_removed(workspace: Path
         path.write_text('{"version"')
     out = build(workspace)
     assert not [p for p in left if p.exists()] and "removed 2 temp file(s)" in out.stderr
+
+
+def test_file_names_that_are_not_utf8_are_named_and_do_not_crash_the_build(workspace: Path) -> None:
+    finished_workspace(workspace)
+    os.mkdir(os.fsencode(workspace / "live_runs") + b"/run\xff")  # bytes no UTF-8 decoder takes (surrogateescape)
+    (workspace / REGISTRY).joinpath(os.fsdecode(b"record\xfe.json")).write_text("{")
+    for epoch in (int(FIXED_EPOCH), int(FIXED_EPOCH) + 60, int(FIXED_EPOCH) + 120):  # the second settles
+        out = run_cli("site", "build", cwd=workspace, env={"SOURCE_DATE_EPOCH": str(epoch)})
+        assert out.returncode == 0 and "run\\udcff" in out.stderr and "record\\udcfe.json" in out.stderr, out.stderr
+    assert QUIET in out.stdout
+    health = json.loads((workspace / "site/api/health.json").read_text())
+    assert any("run\\udcff" in p.encode(errors="backslashreplace").decode() for p in health["problems"])
+    # its result (state/health/) names the run dir too; its output is read as text here
+    checked = run_cli("ops", "health", cwd=workspace, env={"PYTHONIOENCODING": "utf-8:backslashreplace"})
+    assert "unexpected error" not in checked.stderr and "run\\udcff" in checked.stdout + checked.stderr

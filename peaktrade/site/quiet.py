@@ -104,18 +104,20 @@ def signature(settings: Settings, out: Path) -> Inputs:
     changes a file's mtime and ctime; a replacement its inode)."""
     h = hashlib.blake2b(digest_size=16)
     p = settings.paths
-    h.update(repr((VERSION, __version__, str(Path(out).resolve()))).encode())
+    h.update(repr((VERSION, __version__, str(Path(out).resolve()))).encode(errors="surrogateescape"))
     h.update(
-        repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)).encode()
+        repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)).encode(
+            errors="surrogateescape"
+        )
     )
     h.update(_code())  # this code: an upgrade (or an edit) rebuilds
     _tree(h, template_dir() / "site", "")
     stamps: dict[str, str | None] = {}
     for entry in _entries(h, p.runs_dir):
-        h.update(f"{entry.name}:{entry.is_symlink()}".encode())
+        h.update(f"{entry.name}:{entry.is_symlink()}".encode(errors="surrogateescape"))
         stamps[entry.name] = key = stamp(entry.path)
         if key is not None:
-            h.update(key.encode())
+            h.update(key.encode(errors="surrogateescape"))
         else:  # a symlink among the run's files: what it leads to counts
             for name in ("", *RUN_FILES):
                 _stat(h, os.path.join(entry.path, name) if name else entry.path)
@@ -140,7 +142,7 @@ def site_signature(out: Path) -> str:
     try:
         metrics = read_bytes(out / METRICS, METRICS_MAX_BYTES)
     except (OSError, UnreadableFile) as exc:
-        h.update(f"{METRICS}:{type(exc).__name__}".encode())
+        h.update(f"{METRICS}:{type(exc).__name__}".encode(errors="surrogateescape"))
     else:
         h.update(metrics[: metrics.rfind(b"\n" + GENERATED) + 1])
     return h.hexdigest()
@@ -227,7 +229,7 @@ def json_file(obj: Any) -> bytes:
     as null. Compact: with `indent` json uses its pure-Python encoder, several times slower over 14,000 files
     (browsers indent it)."""
     text = strict_json(obj, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
-    return (text + "\n").encode()
+    return (text + "\n").encode(errors="backslashreplace")
 
 
 @functools.cache
@@ -243,9 +245,9 @@ def _entries(h: Any, directory: Path) -> list[os.DirEntry]:
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
-        h.update(f"{directory}:{type(exc).__name__}".encode())
+        h.update(f"{directory}:{type(exc).__name__}".encode(errors="surrogateescape"))
         return []
-    h.update(f"{directory}:{len(entries)}".encode())
+    h.update(f"{directory}:{len(entries)}".encode(errors="surrogateescape"))
     return entries
 
 
@@ -261,9 +263,13 @@ def _stat(h: Any, path: str, *, follow: bool = True) -> None:
     try:
         st = os.stat(path, follow_symlinks=follow)
     except OSError as exc:
-        h.update(f"{path}:{exc.errno}".encode())
+        h.update(f"{path}:{exc.errno}".encode(errors="surrogateescape"))
         return
-    h.update(f"{path}:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode())
+    h.update(
+        f"{path}:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode(
+            errors="surrogateescape"
+        )
+    )
 
 
 def _finite(value: Any) -> bool:

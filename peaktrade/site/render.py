@@ -394,7 +394,7 @@ class Build:
             active=ctx.pop("active", ""),
             **ctx,
         )
-        self._write(rel, html_text.encode())
+        self._write(rel, html_text.encode(errors="backslashreplace"))
 
     def _json(self, rel: str, obj: Any) -> None:
         self._write(rel, json_file(obj))
@@ -809,7 +809,7 @@ def _settled(inp: model.SiteInput, health: dict[str, Any]) -> tuple[bool, float 
 
 
 def _digest(line: str) -> str:
-    return hashlib.blake2b(line.encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(line.encode(errors="surrogateescape"), digest_size=12).hexdigest()
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
