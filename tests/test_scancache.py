@@ -79,3 +79,25 @@ def test_metas_too_big_to_keep_together_are_read_from_disk_without_a_word(worksp
     for _ in range(2):
         result = scan(workspace)
         assert len(result.runs) == 2 and not [p for p in result.problems if FILE in p]
+
+
+def test_a_file_turned_into_a_symlink_out_of_the_run_after_the_stamps_is_not_followed(
+    workspace: Path, tmp_path: Path
+) -> None:
+    from peaktrade import config
+    from peaktrade.site import job, quiet
+    from peaktrade.site.render import Build
+
+    make_workspace(workspace)
+    settings = config.load()
+    job.build(settings)  # keeps each run's meta.json in state/run-scan.json
+    inputs = quiet.signature(settings, workspace / "site")  # the stamps a build takes before it reads anything
+    secret = tmp_path / "outside.jsonl"
+    secret.write_text(json.dumps({"ts": "2025-01-01T00:05:00+00:00", "side": "SECRET-OUTSIDE", "qty": 1}) + "\n")
+    orders = workspace / "live_runs" / RUN / "orders.jsonl"
+    orders.unlink()
+    orders.symlink_to(secret)  # by another process, while the build runs
+    result = Build(settings, workspace / "site", True, job.build_now(), [], inputs.stamps).run()
+    page = workspace / "site/runs" / f"{RUN}.html"
+    assert not page.exists() or "SECRET-OUTSIDE" not in page.read_text()
+    assert any("orders.jsonl: symlink leading out of" in p for p in result.problems), result.problems

@@ -34,7 +34,7 @@ class RunReader:
     `problems` collects what had to be skipped or treated as missing while reading (file and field named):
     fields of meta.json, order lines, event cells, segments, rows lost in a damaged segment.
 
-    `meta` passes a meta.json already read (and its links checked) by a scan, so a build reads each file once;
+    `meta` passes a meta.json already read by a scan, so a build reads each file once;
     `upto` clips events at an older commit point than meta's (the step of a snapshot taken earlier, see
     `monitoring.load_run_tail`).
     Runs without our summary in meta.json (Peak_Trade's) get their totals, last event and tail from
@@ -59,7 +59,10 @@ class RunReader:
                 raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
             check_links(self.run_dir)
             self.meta, self.problems = read_meta(meta_path)
-        else:  # read by a scan, which checked the links (`catalog.scan_runs`)
+        else:
+            # Checked again although the scan did: a file may have become a symlink out of the run since (a build
+            # renders long after its scan, and a scan with a cache uses stats taken before it and reads nothing).
+            check_links(self.run_dir)
             self.meta, self.problems = meta, []
         self.is_legacy = "schema_version" not in self.meta
         self.committed_step = committed_step(self.meta)
