@@ -333,3 +333,24 @@ def test_file_names_that_are_not_utf8_are_named_and_do_not_crash_the_build(works
     # its result (state/health/) names the run dir too; its output is read as text here
     checked = run_cli("ops", "health", cwd=workspace, env={"PYTHONIOENCODING": "utf-8:backslashreplace"})
     assert "unexpected error" not in checked.stderr and "run\\udcff" in checked.stdout + checked.stderr
+
+
+def test_a_directory_in_place_of_the_quiet_record_is_named_and_does_not_crash_the_build(workspace: Path) -> None:
+    finished_workspace(workspace)
+    (workspace / "state/site-quiet.json/inner").mkdir(parents=True)
+    for args in ((), ("--full",), ()):
+        out = run_cli("site", "build", *args, cwd=workspace, env={"SOURCE_DATE_EPOCH": FIXED_EPOCH})
+        assert out.returncode == 0 and QUIET not in out.stdout, out.stderr
+    assert "state/site-quiet.json" in out.stderr
+
+
+def test_a_lasting_cache_problem_is_repeated_only_until_it_is_fixed(workspace: Path) -> None:
+    finished_workspace(workspace)
+    cache = workspace / "state/run-scan.json"
+    (cache / "inner").mkdir(parents=True)  # cannot be rebuilt: each full build names it again
+    for _ in range(2):  # the second settles: it saw the problem of the first
+        build(workspace, int(FIXED_EPOCH), "--full")
+    assert QUIET in (out := build(workspace)).stdout and "run-scan.json" in out.stderr  # a lasting problem
+    shutil.rmtree(cache)  # the fix the problem names
+    out = build(workspace)
+    assert QUIET not in out.stdout and "run-scan.json" not in out.stderr and cache.is_file()

@@ -47,6 +47,10 @@ SNAPSHOT = "api/live/status/snapshot.json"
 # The directories of the files the quiet path rewrites: where a quiet build killed mid-write leaves its temp files.
 STAMPED_DIRS = sorted({os.path.dirname(rel) for rel in (STAMP, METRICS, HEALTH, SNAPSHOT)})
 STATE_FILES = ("alerts/history.jsonl", "health/latest.json", "health/history.jsonl")
+# Caches a full build reads and rewrites (their contents change with every build): only whether each is a directory
+# counts. A build replaces anything else there that it cannot read; a directory is a lasting problem, repeated by
+# quiet builds, and its removal by hand must end the quiet path.
+STATE_CACHES = ("run-scan.json", "run-summaries.json", "registry-index.json", "site-manifest.json")
 # What every build writes besides `build-time.js` (`site.render`: the summaries, the session lists, `static/`): one
 # deleted or edited by hand is written again by the next build, as it was before there was a quiet path.
 SITE_FILES = (
@@ -127,6 +131,8 @@ def signature(settings: Settings, out: Path) -> Inputs:
             _stat(h, entry.path)
     for rel in STATE_FILES:
         _stat(h, os.path.join(p.state_dir, rel))
+    for name in STATE_CACHES:
+        h.update(f"{name}:{os.path.isdir(os.path.join(p.state_dir, name))}".encode())
     return Inputs(h.hexdigest(), stamps)
 
 
@@ -179,12 +185,18 @@ def save(state_dir: Path, quiet: Quiet) -> None:
         "problems": quiet.problems,
         "site": quiet.site,
     }
-    write_json(Path(state_dir) / FILE, doc, fsync=False)
+    try:
+        write_json(Path(state_dir) / FILE, doc, fsync=False)
+    except OSError:
+        pass  # a directory there (named by `load`) or a read-only state/: every build is a full one
 
 
 def forget(state_dir: Path) -> None:
     """Before a full build: until it has finished, its inputs are not known to be on the site."""
-    (Path(state_dir) / FILE).unlink(missing_ok=True)
+    try:
+        (Path(state_dir) / FILE).unlink(missing_ok=True)
+    except IsADirectoryError:
+        pass  # no record: `load` names it, `save` cannot write one
 
 
 def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, str | None, Inputs | None]:
