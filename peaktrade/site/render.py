@@ -743,7 +743,10 @@ class Build:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         data = {"signature": self._signature(), "runs": run_fps, "sessions": session_fps, "registry": registry_fp}
         data.update(extra)  # badge, health_files: a change re-renders what shows them
-        write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
+        try:
+            write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
+        except IsADirectoryError:
+            pass  # named by `_load_manifest`: every build renders every page until it is removed
 
 
 @dataclass(frozen=True)

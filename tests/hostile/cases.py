@@ -653,6 +653,9 @@ CASES: list[Case] = [
     Case(
         "manifest_wrong_structure", lambda r: _manifest(r, {"signature": {}, "runs": 5}), "state/site-manifest.json"
     ),
+    Case("manifest_is_directory", lambda r: _directory(r, "state/site-manifest.json"), "state/site-manifest.json"),
+    Case("scan_cache_is_directory", lambda r: _directory(r, "state/run-scan.json"), "state/run-scan.json"),
+    Case("quiet_record_is_directory", lambda r: _directory(r, "state/site-quiet.json"), "state/site-quiet.json"),
     Case("scan_cache_garbage", lambda r: _write(r, "state/run-scan.json", b"{\x00"), "state/run-scan.json"),
     Case(
         "scan_cache_wrong_structure",
