@@ -253,7 +253,8 @@ def test_cli_loop_in_a_pseudo_terminal_with_ctrl_c(workspace: Path) -> None:
     code, out, frames = _pty_monitor(
         ["monitor", "--latest", "--interval", "0.2"], workspace, env, b"=== RUN SUMMARY ==="
     )
-    assert code == 0 and frames >= 2
+    assert code == 0, f"monitor exit {code}; its terminal's last bytes: {out[-3000:]!r}"
+    assert frames >= 2
     assert out.startswith(b"\x1b[?1049h\x1b[?25l")  # alternate screen, cursor hidden
     assert b"\x1b[?25h\x1b[?1049l" in out  # restored on Ctrl+C
     assert b"\x1b[H" in out and b"\x1b[J" in out  # cursor home, clear: no flicker
@@ -266,7 +267,10 @@ def test_cli_no_color_and_non_tty(workspace: Path) -> None:
     seed_run(workspace / "live_runs")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "TERM": "xterm"}
     code, out, _ = _pty_monitor(["monitor", "--interval", "0.2"], workspace, env, b"RUN SUMMARY")
-    assert code == 0 and b"\x1b[32m" not in out and b"FINISHED: completed" in out
+    # once in ~6 suites the monitor ended with SIGABRT after Ctrl+C (not reproduced in 150 runs alone): keep what
+    # it wrote to its terminal (a "Fatal Python error" says where) in the failure
+    assert code == 0, f"monitor exit {code}; its terminal's last bytes: {out[-3000:]!r}"
+    assert b"\x1b[32m" not in out and b"FINISHED: completed" in out
     piped = run_cli("monitor", "--once", "--view", "summary", cwd=workspace)
     assert piped.returncode == 0 and "\x1b" not in piped.stdout
     assert "RUN SUMMARY" in piped.stdout and "LAST" not in piped.stdout
