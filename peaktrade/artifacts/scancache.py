@@ -13,6 +13,7 @@ was tampered with is checked field by field again (`coerce.meta`), as the meta.j
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def stamp(run_dir: str) -> str | None:
         except OSError as exc:
             parts.append(str(exc.errno))
             continue
-        if st.st_mode & 0o170000 == 0o120000:  # S_IFLNK
+        if stat.S_ISLNK(st.st_mode):
             return None
         parts.append(f"{st.st_mode:o}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
     return "|".join(parts)

@@ -94,9 +94,10 @@ def _render(
     # Temp files are left only by a build that did not finish (killed): then look for them in every directory.
     clean = state_dir / CLEAN
     finished = _consume(clean) == str(out.resolve())
-    # A quiet build does not clear the marker: a killed one left its temp files only beside the stamps.
-    removed = _remove_stamp_temps(out) if finished else remove_temps(out)
-    removed += 0 if finished else remove_temps(state_dir, prefix=STATE_TEMPS)
+    if finished:  # a quiet build does not clear the marker: a killed one left temp files only beside the stamps
+        removed = _remove_stamp_temps(out)
+    else:
+        removed = remove_temps(out) + remove_temps(state_dir, prefix=STATE_TEMPS)
     removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
     result = Build(settings, out, full, now, problems, inputs.stamps).run()
     if result.settled:

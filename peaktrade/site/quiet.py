@@ -108,20 +108,16 @@ def signature(settings: Settings, out: Path) -> Inputs:
     changes a file's mtime and ctime; a replacement its inode)."""
     h = hashlib.blake2b(digest_size=16)
     p = settings.paths
-    h.update(repr((VERSION, __version__, str(Path(out).resolve()))).encode(errors="surrogateescape"))
-    h.update(
-        repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)).encode(
-            errors="surrogateescape"
-        )
-    )
+    _add(h, repr((VERSION, __version__, str(Path(out).resolve()))))
+    _add(h, repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)))
     h.update(_code())  # this code: an upgrade (or an edit) rebuilds
     _tree(h, template_dir() / "site", "")
     stamps: dict[str, str | None] = {}
     for entry in _entries(h, p.runs_dir):
-        h.update(f"{entry.name}:{entry.is_symlink()}".encode(errors="surrogateescape"))
+        _add(h, f"{entry.name}:{entry.is_symlink()}")
         stamps[entry.name] = key = stamp(entry.path)
         if key is not None:
-            h.update(key.encode(errors="surrogateescape"))
+            _add(h, key)
         else:  # a symlink among the run's files: what it leads to counts
             for name in ("", *RUN_FILES):
                 _stat(h, os.path.join(entry.path, name) if name else entry.path)
@@ -132,7 +128,7 @@ def signature(settings: Settings, out: Path) -> Inputs:
     for rel in STATE_FILES:
         _stat(h, os.path.join(p.state_dir, rel))
     for name in STATE_CACHES:
-        h.update(f"{name}:{os.path.isdir(os.path.join(p.state_dir, name))}".encode())
+        _add(h, f"{name}:{os.path.isdir(os.path.join(p.state_dir, name))}")
     return Inputs(h.hexdigest(), stamps)
 
 
@@ -148,7 +144,7 @@ def site_signature(out: Path) -> str:
     try:
         metrics = read_bytes(out / METRICS, METRICS_MAX_BYTES)
     except (OSError, UnreadableFile) as exc:
-        h.update(f"{METRICS}:{type(exc).__name__}".encode(errors="surrogateescape"))
+        _add(h, f"{METRICS}:{type(exc).__name__}")
     else:
         h.update(metrics[: metrics.rfind(b"\n" + GENERATED) + 1])
     return h.hexdigest()
@@ -257,9 +253,9 @@ def _entries(h: Any, directory: Path) -> list[os.DirEntry]:
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
-        h.update(f"{directory}:{type(exc).__name__}".encode(errors="surrogateescape"))
+        _add(h, f"{directory}:{type(exc).__name__}")
         return []
-    h.update(f"{directory}:{len(entries)}".encode(errors="surrogateescape"))
+    _add(h, f"{directory}:{len(entries)}")
     return entries
 
 
@@ -275,13 +271,14 @@ def _stat(h: Any, path: str, *, follow: bool = True) -> None:
     try:
         st = os.stat(path, follow_symlinks=follow)
     except OSError as exc:
-        h.update(f"{path}:{exc.errno}".encode(errors="surrogateescape"))
+        _add(h, f"{path}:{exc.errno}")
         return
-    h.update(
-        f"{path}:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode(
-            errors="surrogateescape"
-        )
-    )
+    _add(h, f"{path}:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+
+
+def _add(h: Any, text: str) -> None:
+    """Hash `text`; a file name that is not UTF-8 arrives with surrogates, hashed as its original bytes."""
+    h.update(text.encode(errors="surrogateescape"))
 
 
 def _finite(value: Any) -> bool:
