@@ -668,6 +668,10 @@ CASES: list[Case] = [
         "state/run-scan.json",
     ),
     Case("scan_cache_entry_not_an_object", lambda r: _scan_cache(r, 5), "state/run-scan.json"),
+    # the marker of a finished build is never reported: anything odd there only makes the next build look for
+    # temp files everywhere (it must not block on a FIFO or crash on a directory)
+    Case("finished_marker_is_fifo", lambda r: _fifo(r, "state/site-build.finished"), None),
+    Case("finished_marker_is_directory", lambda r: _directory(r, "state/site-build.finished"), None),
     Case("quiet_record_garbage", lambda r: _write(r, "state/site-quiet.json", b"\xff{"), "state/site-quiet.json"),
     Case(
         "quiet_record_wrong_structure",
