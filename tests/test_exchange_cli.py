@@ -101,7 +101,7 @@ def test_live_shadow_session_rides_out_an_outage_and_ends_on_sigterm(workspace: 
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "aborted" and meta["error"] == "SIGTERM"
     assert "warm-up on 200 closed candles" in meta["notes"] and "exchange unreachable since" in meta["notes"]
-    rows = pq.read_table(run / "events.parquet", columns=["ts_bar", "volume"]).to_pylist()
+    rows = pq.read_table(run / "events.parquet", columns=["ts_bar", "volume"], use_threads=False).to_pylist()
     times = [int(r["ts_bar"].timestamp()) for r in rows]
     assert times == [T0 + (300 + i) * 60 for i in range(7)]  # every committed candle once, in order
     assert all(r["volume"] != UNCOMMITTED_VOLUME for r in rows)

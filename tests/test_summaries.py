@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from peaktrade.artifacts import RunReader, summaries
 from peaktrade.artifacts.summaries import SummaryCache
 from peaktrade.errors import ArtifactError
 from tests.conftest import run_cli
+from tests.test_monitoring import seed_run
 
 T0 = datetime(2025, 12, 4, 18, 0, tzinfo=UTC)
 OLD_NS = time.time_ns() - 60_000_000_000  # a file written a minute ago has settled
@@ -150,3 +153,47 @@ def test_site_build_derives_legacy_runs_once_and_again_when_one_changes(tmp_path
     assert "1 run pages" in third.stdout
     snap = json.loads((tmp_path / "site" / "api" / "runs" / changed.name / "snapshot.json").read_text())
     assert snap["total_steps"] == 999 and snap["total_orders"] == 10
+
+
+_THREAD_PROBE = """
+import os, sys
+from pathlib import Path
+import pyarrow as pa
+from peaktrade import monitoring
+from peaktrade.artifacts import RunReader, summaries
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+pa.set_io_thread_count(1)  # reading a file may start one IO thread; any other new thread is a CPU-pool thread
+baseline = threads()
+for run in map(Path, sys.argv[1:]):
+    reader = RunReader(run)
+    reader.events()
+    reader.totals()
+    monitoring.load_run_view(run, 15)
+    if (run / "events.parquet").exists() and "schema_version" not in (run / "meta.json").read_text():
+        summaries.derive(summaries.event_file(run))
+print(baseline, threads())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_readers_start_no_arrow_cpu_threads_so_a_process_exits_cleanly(tmp_path: Path) -> None:
+    # Arrow's CPU thread pool, once its threads have read through a Python file, aborts the process now and then
+    # when it is torn down at exit ("terminate called without an active exception", SIGABRT; about 1 exit in 200
+    # on this machine): a monitor stopped with Ctrl+C, or a cron job that did its work, would exit 134. Our
+    # readers of Parquet never start that pool. (Arrow's CSV streaming reader starts it whatever it is told: it is
+    # given the file as an Arrow-native stream, so those threads never call into Python.)
+    ours = seed_run(tmp_path / "ours", n=3000)
+    runs = [legacy_run(tmp_path, "run_parquet", 30_000), ours]
+    done = subprocess.run(
+        [sys.executable, "-c", _THREAD_PROBE, *map(str, runs)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    baseline, after = map(int, done.stdout.split())
+    assert after <= baseline + 1, f"{after - baseline} threads started by our readers (one IO thread allowed)"

@@ -222,7 +222,7 @@ def _coerce(col: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
             pass
         import pandas as pd
 
-        numbers = pd.to_numeric(col.to_pandas(), errors="coerce")
+        numbers = pd.to_numeric(col.to_pandas(use_threads=False), errors="coerce")
         if pa.types.is_integer(target):
             numbers = numbers.where(numbers.abs() < 2**31).round()
             return pc.cast(pa.chunked_array([pa.array(numbers, pa.float64())]), target, safe=False)
@@ -253,7 +253,7 @@ def _to_timestamp(col: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
         pass
     import pandas as pd
 
-    values = pd.to_datetime(col.to_pandas(), utc=True, format="ISO8601", errors="coerce")
+    values = pd.to_datetime(col.to_pandas(use_threads=False), utc=True, format="ISO8601", errors="coerce")
     return pa.chunked_array([pa.array(values, type=pa.timestamp("ns", tz="UTC")).cast(target, safe=False)])
 
 

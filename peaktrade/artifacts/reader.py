@@ -310,14 +310,19 @@ def check_links(run_dir: Path) -> None:
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
     """Open once and parse from the handle: path-based readers race with os.replace.
 
+    Every read of ours runs without Arrow's thread pool (`use_threads=False`): once its threads have read through
+    a Python file, tearing the pool down at exit aborts the process now and then ("terminate called without an
+    active exception", SIGABRT; apache/arrow#34314): a monitor stopped with Ctrl+C, or a cron job that did its
+    work, would exit 134. The site build spreads work over processes instead.
+
     With `columns` (names of `EVENT_SCHEMA`), only the file's columns that can feed them are decoded.
     """
     try:
         with safeio.open_regular(path) as fh:
             pf = pq.ParquetFile(fh)
             if columns is None:
-                return pf.read()
-            return pf.read(columns=legacy.source_columns(columns, pf.schema_arrow.names))
+                return pf.read(use_threads=False)
+            return pf.read(columns=legacy.source_columns(columns, pf.schema_arrow.names), use_threads=False)
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -331,7 +336,7 @@ def _parquet_tail(path: Path, n: int, problems: list[str], clip=lambda t: t) -> 
             parts: list[pa.Table] = []
             have = 0
             for rg in range(pf.num_row_groups - 1, -1, -1):
-                table = pf.read_row_group(rg)
+                table = pf.read_row_group(rg, use_threads=False)  # see _read_parquet
                 parts.insert(0, table)
                 have += clip(table).num_rows if "step" in table.column_names else table.num_rows
                 if have >= n:
@@ -353,7 +358,8 @@ def _read_csv(path: Path) -> pa.Table:
             if os.fstat(fh.fileno()).st_size == 0:
                 return S.EVENT_SCHEMA.empty_table()
             opts = pcsv.ConvertOptions(strings_can_be_null=False, column_types={"risk_reasons": pa.string()})
-            return pcsv.read_csv(fh, convert_options=opts)
+            no_pool = pcsv.ReadOptions(use_threads=False)  # see _read_parquet
+            return pcsv.read_csv(fh, convert_options=opts, read_options=no_pool)
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise

@@ -59,7 +59,8 @@ def recover_run(run_dir: Path, now: datetime) -> Recovered:
     damaged = _damaged_segments(run_dir)
     rows = compact(run_dir)
     with open(run_dir / S.EVENTS, "rb") as fh:  # every row on disk, not only those meta.json counted
-        table = legacy.normalize(pq.read_table(fh))
+        # no Arrow thread pool (see reader._read_parquet): its teardown at exit can abort the process
+        table = legacy.normalize(pq.read_table(fh, use_threads=False, pre_buffer=False))
     totals = legacy.totals_from_table(table)
     last = {k: jsonable(v) for k, v in table.slice(table.num_rows - 1).to_pylist()[0].items()} if rows else {}
     counted = meta.get("rows") if isinstance(meta.get("rows"), int) else 0

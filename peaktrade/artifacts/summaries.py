@@ -15,6 +15,7 @@ without its fingerprint changing, so such a summary is not trusted next time: it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import OrderedDict
@@ -258,14 +259,26 @@ def _csv_batches(fh):
     # Every column is read as text (empty cells as null) and converted by `legacy.normalize`: type inference
     # on the first block would fail on a later block whose cells look different (an int column that later
     # holds 0.5).
-    header = pcsv.open_csv(fh, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
+    with _native(fh) as src:
+        header = pcsv.open_csv(src, read_options=pcsv.ReadOptions(block_size=1 << 16, use_threads=False)).schema
+    opts = pcsv.ConvertOptions(strings_can_be_null=True, column_types={n: pa.string() for n in header.names})
+    with _native(fh) as src:
+        reader = pcsv.open_csv(
+            src, convert_options=opts, read_options=pcsv.ReadOptions(block_size=1 << 20, use_threads=False)
+        )
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+
+
+def _native(fh):
+    """The open file as an Arrow-native stream (on Linux through /proc/self/fd: the same file, not the path).
+    Arrow's CSV streaming reader starts its CPU thread pool even without `use_threads`; reading a Python file
+    from those threads can abort the process when the pool is torn down at exit (see reader._read_parquet)."""
+    proc = f"/proc/self/fd/{fh.fileno()}"
+    if os.path.exists(proc):
+        return pa.OSFile(proc)
     fh.seek(0)
-    opts = pcsv.ConvertOptions(strings_can_be_null=True, column_types={n: pa.string() for n in header})
-    reader = pcsv.open_csv(
-        fh, convert_options=opts, read_options=pcsv.ReadOptions(block_size=1 << 20, use_threads=False)
-    )
-    for batch in reader:
-        yield pa.Table.from_batches([batch])
+    return contextlib.nullcontext(fh)
 
 
 def _jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
