@@ -147,6 +147,9 @@ class Scan:
     entries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     registry_dir: Path = Path(".")
+    # The whole records this scan parsed (new or changed files), by file name: a reader that shows them needs
+    # not read them again (a cold `site build` parses every record once, not twice)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,6 +160,7 @@ class _View:
     index: registry_index.Index | None
     shown: typing.Sequence[int]
     problems: list[str]
+    parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # see Scan.records
 
 
 def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = False) -> Scan:
@@ -170,7 +174,7 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
     and the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they
     show.
     """
-    return _use(registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir), refresh)
+    return _use(registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir, v.parsed), refresh)
 
 
 def _entries(view: _View) -> list[dict[str, Any]]:
@@ -232,6 +236,7 @@ def _view(
     index_path: Path | None,
     cache: registry_index.Index | None,
 ) -> _View:
+    parsed: dict[str, dict[str, Any]] = {}
     if cache is not None and cache.matches(stats, odd):
         index = cache
     else:
@@ -241,6 +246,8 @@ def _view(
                 record, problems = read_record(registry_dir / name)
             except ArtifactError as exc:
                 return None, str(exc)
+            if len(parsed) < _KEEP_PARSED:
+                parsed[name] = record
             return _index_entry(name, size, mtime, record, problems), None
 
         index, changed = registry_index.build(base, dir_mtime, built_ns, stats, odd, cache, parse)
@@ -248,7 +255,7 @@ def _view(
             index.save(index_path)
     shown, problems = _shown(index, registry_dir)
     files = [index.problem_files[name] for name in sorted(index.problem_files)]
-    return _View(registry_dir, index, shown, files + problems)
+    return _View(registry_dir, index, shown, files + problems, parsed)
 
 
 def _shown(index: registry_index.Index, registry_dir: Path) -> tuple[typing.Sequence[int], list[str]]:
@@ -275,6 +282,7 @@ def _shown(index: registry_index.Index, registry_dir: Path) -> tuple[typing.Sequ
     return shown, problems
 
 
+_KEEP_PARSED = 100_000  # records a scan keeps for its caller (~2 KB each)
 _RECORD_NAME = re.compile(r"[^.].*\.json", re.DOTALL).fullmatch
 
 

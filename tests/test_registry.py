@@ -164,6 +164,28 @@ def test_index_cache_sees_new_changed_and_removed_records(tmp_path: Path) -> Non
     assert len(registry.scan(reg, index).entries) == 5
 
 
+def test_a_scan_hands_over_the_records_it_parsed_so_they_are_read_once(tmp_path: Path) -> None:
+    reg, index = tmp_path / "reg", tmp_path / "state" / "index.json"
+    old_ns = time.time_ns() - 60_000_000_000  # settled: a file changed just before a scan is parsed again
+
+    def settle() -> None:
+        for path in reg.iterdir():
+            os.utime(path, ns=(old_ns, old_ns))
+
+    for i in range(3):
+        add(reg, i)
+    settle()
+    cold = registry.scan(reg, index)  # a cold `site build` shows every record: as this scan read it
+    assert sorted(cold.records) == sorted(e["_file"] for e in cold.entries)
+    assert cold.records[cold.entries[0]["_file"]] == registry.load_record(reg / cold.entries[0]["_file"])
+    add(reg, 7)
+    settle()
+    warm = registry.scan(reg, index)  # only the new file is parsed (and handed over)
+    newest = warm.entries[0]["_file"]
+    assert list(warm.records) == [newest] and warm.records[newest]["session_id"] == "session_00007"
+    assert registry.scan(reg, index).records == {}
+
+
 def test_record_edited_in_place_is_noticed_without_touching_the_directory(tmp_path: Path) -> None:
     reg, index = tmp_path / "reg", tmp_path / "index.json"
     for i in range(3):

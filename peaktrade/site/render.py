@@ -105,6 +105,7 @@ class Build:
         self._held: list[tuple[str, bytes]] | None = None  # see _write_leaves
         self._dirs: set[Path] = set()  # directories this build made sure exist
         self._executor: ProcessPoolExecutor | None = None  # see _pool
+        self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
         self._pool_size = 0
 
     def _write_leaves(
@@ -131,6 +132,7 @@ class Build:
                 s,
                 links,
                 {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
+                {e["_file"]: self.parsed[e["_file"]] for e in s if e["_file"] in self.parsed},
             )
             for r, s in chunks
         ]
@@ -297,6 +299,7 @@ class Build:
         problems: list[str] = list(self.summaries.problems)
         reg = registry.scan(cfg.paths.registry_dir, Path(cfg.paths.state_dir) / "registry-index.json")
         problems += reg.problems
+        self.parsed = reg.records  # the session pages show these as the scan read them: one read per record
         sessions = [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
         problems += [
             f"session id {e.get('session_id')!r} in {e['_file']} is not a safe id; skipped"
@@ -375,8 +378,10 @@ class Build:
         sid = entry["session_id"]
         cache = inp.records if inp is not None else {}
         if sid not in cache:
+            record = self.parsed.get(entry["_file"])
             try:
-                record = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
+                if record is None:  # unchanged since the index was built: read now
+                    record = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
             except ArtifactError as exc:
                 self.late_problems.append(str(exc))
                 return None
@@ -774,9 +779,11 @@ def _leaf_worker(
     sessions: list,
     links: _Links,
     alerts_by_run: dict[str, list[dict]],
+    parsed: dict[str, dict[str, Any]],
 ) -> tuple[int, list[str]]:
     b = Build(cfg, out, True, now)
     b.base = base
+    b.parsed = parsed
     b.live = links.live
     b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, links)
