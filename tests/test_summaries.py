@@ -197,3 +197,24 @@ def test_readers_start_no_arrow_cpu_threads_so_a_process_exits_cleanly(tmp_path:
     assert done.returncode == 0, done.stderr[-2000:]
     baseline, after = map(int, done.stdout.split())
     assert after <= baseline + 1, f"{after - baseline} threads started by our readers (one IO thread allowed)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_where_the_event_file_was_is_named_and_never_blocks(tmp_path: Path) -> None:
+    # `event_file` saw a regular file; a FIFO took its place before the open (which would block forever)
+    fifo = tmp_path / "events.csv"
+    os.mkfifo(fifo)
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom peaktrade.artifacts import summaries\n"
+        "from peaktrade.errors import ArtifactError\n"
+        "try:\n    summaries.derive(Path(sys.argv[1]))\n"
+        "except ArtifactError as exc:\n    print(type(exc).__name__, exc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(fifo)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=60,
+    )
+    assert done.stdout.startswith("UnreadableFile") and str(fifo) in done.stdout, done.stdout + done.stderr

@@ -31,7 +31,7 @@ from peaktrade.artifacts import legacy
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_json
 from peaktrade.errors import ArtifactError
-from peaktrade.safeio import UnreadableFile, load_json_object
+from peaktrade.safeio import UnreadableFile, load_json_object, open_regular
 
 FILE_NAME = "run-summaries.json"
 TAIL_KEEP = 100  # rows kept in memory per run: covers the site's tail (50) and the monitor's default (15)
@@ -233,9 +233,10 @@ def derive(path: Path, fp: Fingerprint | None = None, keep: int = TAIL_KEEP) -> 
 
 
 def _batches(path: Path):
-    """Row batches of the file as tables, opened once (path-based readers race with os.replace)."""
+    """Row batches of the file as tables, opened once (path-based readers race with os.replace) and only if it is
+    a regular file (a FIFO swapped in after `event_file` looked would block the open)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             if path.name == S.LEGACY_CSV:
                 yield from _csv_batches(fh)
                 return
