@@ -362,13 +362,12 @@ def bench_registry(args, work: Path) -> None:
         timed(lambda: registry.list_records(reg, limit=10, index_path=index)),
         "<= 50 ms",
     )
-    from peaktrade import views
-    from peaktrade.site.model import sessions_as_records
+    from peaktrade.site import model
 
     def stats():  # what `site build` computes for api/live_sessions/stats.json: the one stats function
-        return views.sessions_summary(sessions_as_records(registry.scan(reg, index).entries))
+        return model.stats_json(registry.scan(reg, index).entries)
 
-    report("stats (scan + views.sessions_summary), settled index", timed(stats), "<= 50 ms")
+    report("stats (scan + site.model.stats_json), settled index", timed(stats), "<= 50 ms")
     report(
         "list(10, mode=paper), settled index",
         timed(lambda: registry.list_records(reg, registry.Filters(mode="paper"), 10, index)),

@@ -228,7 +228,7 @@ def record(data: Any, path: Path) -> tuple[dict[str, Any], list[str]]:
     return f.out, f.problems
 
 
-def meta(data: Any, path: Path) -> tuple[dict[str, Any], list[str]]:
+def meta(data: Any, path: Path | str) -> tuple[dict[str, Any], list[str]]:
     """A run's meta.json with every known field of its type (summary totals and last event included)."""
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}; remove or rewrite it")

@@ -163,7 +163,42 @@ class _View:
     parsed: dict[str, dict[str, Any]] = field(default_factory=dict)  # see Scan.records
 
 
-def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = False) -> Scan:
+@dataclass(frozen=True)
+class Listing:
+    """The stats of a registry directory and its record files, taken once (`listing`): `site build` hashes them
+    into the signature of its inputs and hands them to its scan, so no record is stat'ed twice per build."""
+
+    dir_mtime: int
+    built_ns: int  # taken before the stats: a file changed after this is racy (`registry_index.RACY_NS`)
+    stats: registry_index.Stats
+    odd: dict[str, str]
+    modes: list[int]
+    ctimes: list[int]  # an edit in place that puts mtime back still changes ctime
+
+
+def listing(registry_dir: Path) -> Listing | None:
+    """The stats of the record files (targets' for symlinks inside the directory), or None without a directory;
+    `OSError` if it cannot be listed."""
+    registry_dir = Path(registry_dir)
+    try:
+        dir_mtime = os.stat(registry_dir).st_mtime_ns
+    except FileNotFoundError:
+        return None
+    built_ns = time.time_ns()
+    names, stats, odd = _stat_records(registry_dir, registry_dir.resolve())
+    columns = (
+        names,
+        list(map(operator.itemgetter(stat.ST_SIZE), stats)),
+        list(map(operator.attrgetter("st_mtime_ns"), stats)),
+        list(map(operator.itemgetter(stat.ST_INO), stats)),
+    )
+    modes = list(map(operator.itemgetter(stat.ST_MODE), stats))
+    return Listing(dir_mtime, built_ns, columns, odd, modes, list(map(operator.attrgetter("st_ctime_ns"), stats)))
+
+
+def scan(
+    registry_dir: Path, index_path: Path | None = None, *, refresh: bool = False, taken: Listing | None = None
+) -> Scan:
     """Index entries for every record, newest first by start time (ties: session id, descending).
 
     With `index_path`, parsed entries are cached (`peaktrade.registry_index`) keyed by each file's size, mtime_ns
@@ -174,21 +209,30 @@ def scan(registry_dir: Path, index_path: Path | None = None, *, refresh: bool = 
     and the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they
     show.
     """
-    return _use(registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir, v.parsed), refresh)
+    return _use(
+        registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir, v.parsed), refresh, taken
+    )
 
 
 def _entries(view: _View) -> list[dict[str, Any]]:
     return view.index.entries(view.shown) if view.index is not None else []
 
 
-def _use(registry_dir: Path, index_path: Path | None, use: typing.Callable[[_View], _T], refresh: bool = False) -> _T:
-    """`use` applied to a scan; if it meets a malformed line of the cache, the cache is rebuilt (and that is
-    reported once) and `use` applied again."""
-    view = _scan(Path(registry_dir), index_path, refresh)
+def _use(
+    registry_dir: Path,
+    index_path: Path | None,
+    use: typing.Callable[[_View], _T],
+    refresh: bool = False,
+    taken: Listing | None = None,
+) -> _T:
+    """`use` applied to a scan (of the stats `taken`, if given); if it meets a malformed line of the cache, the
+    cache is rebuilt (and that is reported once) and `use` applied again."""
+    taken = taken if taken is not None else listing(Path(registry_dir))
+    view = _scan(Path(registry_dir), index_path, refresh, taken)
     try:
         return use(view)
     except registry_index.Corrupt as exc:
-        view = _scan(Path(registry_dir), index_path, refresh=True)
+        view = _scan(Path(registry_dir), index_path, True, taken)
         view.problems.insert(0, _corrupt(index_path, exc))
         return use(view)
 
@@ -197,10 +241,8 @@ def _corrupt(index_path: Path | None, exc: Exception) -> str:
     return f"{index_path}: corrupt registry index cache ({exc}); rebuilt from the records"
 
 
-def _scan(registry_dir: Path, index_path: Path | None, refresh: bool) -> _View:
-    try:
-        dir_mtime = os.stat(registry_dir).st_mtime_ns
-    except FileNotFoundError:
+def _scan(registry_dir: Path, index_path: Path | None, refresh: bool, taken: Listing | None) -> _View:
+    if taken is None:
         return _View(registry_dir, None, [], [])
     base = registry_dir.resolve()
     cache, problem = None, None
@@ -213,9 +255,7 @@ def _scan(registry_dir: Path, index_path: Path | None, refresh: bool) -> _View:
             problem = _corrupt(index_path, exc)
     if cache is not None and cache.dir != str(base):
         cache = None
-    built_ns = time.time_ns()  # before the stats: a file changed after this is racy, parsed again next time
-    stats, odd = _stat_records(registry_dir, base)
-    args = (registry_dir, str(base), dir_mtime, built_ns, stats, odd, index_path)
+    args = (registry_dir, str(base), taken.dir_mtime, taken.built_ns, taken.stats, taken.odd, index_path)
     try:
         view = _view(*args, cache)
     except registry_index.Corrupt as exc:
@@ -286,7 +326,7 @@ _KEEP_PARSED = 100_000  # records a scan keeps for its caller (~2 KB each)
 _RECORD_NAME = re.compile(r"[^.].*\.json", re.DOTALL).fullmatch
 
 
-def _stat_records(registry_dir: Path, base: Path) -> tuple[registry_index.Stats, dict[str, str]]:
+def _stat_records(registry_dir: Path, base: Path) -> tuple[list[str], list[os.stat_result], dict[str, str]]:
     """Names and stats of the record files in directory order, plus the entries that are no regular file inside
     the directory, with why. At C speed (`map`): the stat is most of the time of a settled `session list`."""
     fd = os.open(registry_dir, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
@@ -316,10 +356,7 @@ def _stat_records(registry_dir: Path, base: Path) -> tuple[registry_index.Stats,
                 stats[j] = target
             else:
                 odd[name] = f"{path}: not a regular file; skipped, remove it"
-    sizes = list(map(operator.itemgetter(stat.ST_SIZE), stats))
-    mtimes = list(map(operator.attrgetter("st_mtime_ns"), stats))
-    inodes = list(map(operator.itemgetter(stat.ST_INO), stats))
-    return (names, sizes, mtimes, inodes), odd
+    return names, stats, odd
 
 
 def _lstat(name: str, fd: int) -> os.stat_result | None:

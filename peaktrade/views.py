@@ -88,22 +88,33 @@ def live_session_summary(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def sessions_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Count, status distribution, realized PnL per mode (never summed across modes), average max drawdown,
-    first and last start. The same function feeds `report sessions` and the site's stats."""
+    first and last start. The same function feeds `report sessions` and (as `index_summary`) the site's stats."""
     records = list(records)
+    return _summary(
+        records, [_metric(r, "realized_pnl") for r in records], [_metric(r, "max_drawdown") for r in records]
+    )
+
+
+def index_summary(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`sessions_summary` of registry index entries, whose metrics are top-level keys: no record is shaped per
+    entry (the site computes this over 10,000 entries on every build)."""
+    entries = list(entries)
+    pnls = list(map(_number, (e.get("realized_pnl") for e in entries)))
+    return _summary(entries, pnls, list(map(_number, (e.get("max_drawdown") for e in entries))))
+
+
+def _number(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _summary(records: list[Mapping[str, Any]], pnls: list[Any], dds: list[Any]) -> dict[str, Any]:
     pnl: dict[str, float] = {}
-    dds = []
-    starts = []
-    for r in records:
-        mode = r.get("mode") or "unknown"
-        value = _metric(r, "realized_pnl")
+    for r, value in zip(records, pnls):
         if value is not None:
+            mode = r.get("mode") or "unknown"
             pnl[mode] = pnl.get(mode, 0.0) + value
-        dd = _metric(r, "max_drawdown")
-        if dd is not None:
-            dds.append(dd)
-        ts = _start_time(r.get("started_at"))
-        if ts:
-            starts.append(ts)
+    dds = [dd for dd in dds if dd is not None]
+    starts = [ts for ts in map(_start_time, (r.get("started_at") for r in records)) if ts]
     return {
         "num_sessions": len(records),
         "by_status": dict(sorted(Counter(r.get("status") or "unknown" for r in records).items())),

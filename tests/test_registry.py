@@ -129,15 +129,15 @@ def test_naive_timestamps_from_the_original_system(tmp_path: Path) -> None:
 
 
 def test_stats_never_sum_pnl_across_modes(tmp_path: Path) -> None:
-    # One function computes session stats (views.sessions_summary): reports use it on records, the site on
-    # index entries; both must agree.
+    # One function computes session stats (views.sessions_summary): reports use it on records, the site (as
+    # index_summary) on index entries; all must agree.
     add(tmp_path, 1, mode="shadow", pnl=100.0, dd=0.02, status="completed")
     add(tmp_path, 2, mode="paper", pnl=-40.0, dd=0.08, status="failed")
     add(tmp_path, 3, mode="paper", pnl=60.0, dd=0.05, status="completed")
     from_index = views.sessions_summary(sessions_as_records(registry.scan(tmp_path).entries))
     records, _ = registry.list_records(tmp_path)
     s = views.sessions_summary(records)
-    assert s == from_index
+    assert s == from_index == views.index_summary(registry.scan(tmp_path).entries)
     assert s["num_sessions"] == 3
     assert s["realized_pnl_by_mode"] == {"paper": 20.0, "shadow": 100.0}
     assert s["by_status"] == {"completed": 2, "failed": 1}

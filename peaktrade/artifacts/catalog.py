@@ -54,10 +54,10 @@ def scan_runs(runs_dir: Path, cache: ScanCache | None = None, stamps: dict[str, 
         if not ID_PATTERN.match(entry.name):
             result.problems.append(f"{entry.path}: directory name is not a valid run id; skipped")
             continue
-        meta_path = Path(entry.path) / S.META
         key = None if cache is None else stamps[entry.name] if stamps and entry.name in stamps else stamp(entry.path)
-        hit = cache.get(entry.name, key, meta_path) if cache is not None else None
+        hit = cache.get(entry.name, key, os.path.join(entry.path, S.META)) if cache is not None else None
         if hit is None:
+            meta_path = Path(entry.path) / S.META
             if not meta_path.exists() and not meta_path.is_symlink():
                 continue
             try:

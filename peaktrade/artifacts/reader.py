@@ -51,18 +51,20 @@ class RunReader:
         summary_cache: summaries.SummaryCache | None = None,
     ):
         self.run_dir = Path(run_dir)
+        self._unchecked = False  # see `_files`
         self._summaries = summary_cache
         self._derived: summaries.Summary | None = None
-        meta_path = self.run_dir / S.META
         if meta is None:
+            meta_path = self.run_dir / S.META
             if not meta_path.exists() and not meta_path.is_symlink():
                 raise RunNotFound(f"no run at {self.run_dir} (meta.json missing)")
             check_links(self.run_dir)
             self.meta, self.problems = read_meta(meta_path)
         else:
-            # Checked again although the scan did: a file may have become a symlink out of the run since (a build
-            # renders long after its scan, and a scan with a cache uses stats taken before it and reads nothing).
-            check_links(self.run_dir)
+            # Checked again although the scan did, before the first file is opened (`_files`): one may have become
+            # a symlink out of the run since (a build renders long after its scan, and a scan with a cache uses
+            # stats taken before it and reads nothing). Not here: a build's gather opens no file of most runs.
+            self._unchecked = True
             self.meta, self.problems = meta, []
         self.is_legacy = "schema_version" not in self.meta
         self.committed_step = committed_step(self.meta)
@@ -77,6 +79,7 @@ class RunReader:
         """The last `n` events, oldest first, normalized to `EVENT_SCHEMA`."""
         if n <= 0:
             return S.EVENT_SCHEMA.empty_table()
+        self._files()
         derived = self._derived_tail(n)
         if derived is not None:
             return derived
@@ -90,6 +93,7 @@ class RunReader:
 
     def events(self, columns: list[str] | None = None) -> pa.Table:
         """Every event of the run (normalized); `columns` projects for speed."""
+        self._files()
         for _ in range(_RETRIES):
             try:
                 # the commit point needs the step column: project with it, select the caller's columns after
@@ -124,9 +128,16 @@ class RunReader:
 
     def orders(self) -> list[dict[str, Any]]:
         """Every complete order record; a torn last line (crashed writer) is skipped, bad lines reported."""
+        self._files()
         orders, problems = read_orders_checked(self.run_dir / S.ORDERS)
         self._note(problems)
         return orders
+
+    def _files(self) -> None:
+        """Before the first file of the run is opened: `ArtifactError` if one is a symlink out of the run."""
+        if self._unchecked:
+            check_links(self.run_dir)
+            self._unchecked = False
 
     def _note(self, problems: list[str]) -> None:
         self.problems += [p for p in problems if p not in self.problems]
@@ -171,6 +182,7 @@ class RunReader:
         path = self._event_file()
         if path is None:
             return None
+        self._files()
         cache = self._summaries if self._summaries is not None else summaries.SummaryCache(None)
         try:
             self._derived = cache.get(self.run_dir, path, need_tail=need_tail)

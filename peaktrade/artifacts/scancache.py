@@ -68,7 +68,7 @@ class ScanCache:
             return
         self._runs = runs
 
-    def get(self, name: str, key: str | None, meta_path: Path) -> tuple[dict[str, Any], list[str]] | None:
+    def get(self, name: str, key: str | None, meta_path: Path | str) -> tuple[dict[str, Any], list[str]] | None:
         """The parsed meta.json of run `name` and its problems, if its files still have stats `key`."""
         hit = self._runs.get(name)
         if key is None or hit is None or hit[0] != key:

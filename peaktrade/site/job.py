@@ -99,7 +99,7 @@ def _render(
     else:
         removed = remove_temps(out) + remove_temps(state_dir, prefix=STATE_TEMPS)
     removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
-    result = Build(settings, out, full, now, problems, inputs.stamps).run()
+    result = Build(settings, out, full, now, problems, inputs.stamps, inputs.records).run()
     if result.settled:
         site = quiet.site_signature(out)  # as this build left the pages
         quiet.save(state_dir, quiet.Quiet(inputs.signature, result.settled_until, list(result.problems), site))

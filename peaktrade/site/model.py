@@ -170,7 +170,7 @@ def session_detail(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def stats_json(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     """Phase 85 stats: totals by mode and status. PnL per mode only: modes are never summed together."""
-    summary = views.sessions_summary(sessions_as_records(sessions))
+    summary = views.index_summary(sessions)
     return {
         "total_sessions": summary["num_sessions"],
         "by_mode": summary["by_mode"],

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peaktrade import __version__
+from peaktrade import __version__, registry
 from peaktrade.artifacts.scancache import NAMES as RUN_FILES
 from peaktrade.artifacts.scancache import stamp
 from peaktrade.atomic import write_bytes, write_json
@@ -101,6 +101,7 @@ class Inputs:
 
     signature: str
     stamps: dict[str, str | None]
+    records: registry.Listing | None = None  # the registry's stats, handed to the build's scan likewise
 
 
 def signature(settings: Settings, out: Path) -> Inputs:
@@ -121,15 +122,18 @@ def signature(settings: Settings, out: Path) -> Inputs:
         else:  # a symlink among the run's files: what it leads to counts
             for name in ("", *RUN_FILES):
                 _stat(h, os.path.join(entry.path, name) if name else entry.path)
-    for entry in _entries(h, p.registry_dir):
-        _stat(h, entry.path, follow=False)
-        if entry.is_symlink():  # the registry reads a link's target (inside it): its edits count too
-            _stat(h, entry.path)
+    try:  # the registry reads a link's target (inside it): the listing has the target's stats, its edits count
+        records = registry.listing(p.registry_dir)
+    except OSError as exc:
+        _add(h, f"{p.registry_dir}:{type(exc).__name__}")
+        records = None
+    else:
+        _add(h, repr(None if records is None else (records.stats, records.modes, records.ctimes, records.odd)))
     for rel in STATE_FILES:
         _stat(h, os.path.join(p.state_dir, rel))
     for name in STATE_CACHES:
         _add(h, f"{name}:{os.path.isdir(os.path.join(p.state_dir, name))}")
-    return Inputs(h.hexdigest(), stamps)
+    return Inputs(h.hexdigest(), stamps, records)
 
 
 def site_signature(out: Path) -> str:
@@ -267,9 +271,9 @@ def _tree(h: Any, root: Path, suffix: str) -> None:
                 _stat(h, os.path.join(dirpath, name))
 
 
-def _stat(h: Any, path: str, *, follow: bool = True) -> None:
+def _stat(h: Any, path: str) -> None:
     try:
-        st = os.stat(path, follow_symlinks=follow)
+        st = os.stat(path)
     except OSError as exc:
         _add(h, f"{path}:{exc.errno}")
         return

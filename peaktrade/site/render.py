@@ -86,6 +86,7 @@ class Build:
         now: datetime,
         problems: list[str] | None = None,
         stamps: dict[str, str | None] | None = None,
+        records: registry.Listing | None = None,
     ):
         self.cfg = settings
         self.out = out
@@ -97,6 +98,7 @@ class Build:
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
         self.stamps = stamps  # stats of each run's files, taken by site.quiet before this build read any
+        self.records = records  # and of the registry's record files
         self.alerts_by_run: dict[str, list[dict[str, Any]]] = {}
         self.workers = 1
         self.live: dict[str, dict[str, Any]] = {}  # run id -> live numbers and writer state (site.live)
@@ -297,7 +299,8 @@ class Build:
         cfg = self.cfg
         mon = cfg.live_monitoring
         problems: list[str] = list(self.summaries.problems)
-        reg = registry.scan(cfg.paths.registry_dir, Path(cfg.paths.state_dir) / "registry-index.json")
+        index = Path(cfg.paths.state_dir) / "registry-index.json"
+        reg = registry.scan(cfg.paths.registry_dir, index, taken=self.records)
         problems += reg.problems
         self.parsed = reg.records  # the session pages show these as the scan read them: one read per record
         sessions = [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
