@@ -227,7 +227,14 @@ def _use(
 ) -> _T:
     """`use` applied to a scan (of the stats `taken`, if given); if it meets a malformed line of the cache, the
     cache is rebuilt (and that is reported once) and `use` applied again."""
-    taken = taken if taken is not None else listing(Path(registry_dir))
+    try:
+        taken = taken if taken is not None else listing(Path(registry_dir))
+    except OSError as exc:  # a file where the directory should be, or no permission: no records, said once
+        why = exc.strerror or type(exc).__name__
+        fix = "make it a directory of session records, or set [paths] registry_dir in the config"
+        return use(
+            _View(Path(registry_dir), None, [], [f"{registry_dir}: cannot list the session registry ({why}); {fix}"])
+        )
     view = _scan(Path(registry_dir), index_path, refresh, taken)
     try:
         return use(view)

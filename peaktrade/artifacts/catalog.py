@@ -41,6 +41,11 @@ def scan_runs(runs_dir: Path, cache: ScanCache | None = None, stamps: dict[str, 
         entries = list(os.scandir(runs_dir))
     except FileNotFoundError:
         return result
+    except OSError as exc:  # a file where the directory should be, or no permission: no runs, said once
+        why = exc.strerror or type(exc).__name__
+        fix = "make it a directory of run directories, or set [paths] runs_dir in the config"
+        result.problems.append(f"{runs_dir}: cannot list the runs ({why}); {fix}")
+        return result
     base = Path(runs_dir).resolve()
     for entry in entries:
         if entry.name.startswith("."):

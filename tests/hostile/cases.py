@@ -102,6 +102,11 @@ def _directory(root: Path, rel: str) -> None:
     (path / "inner").mkdir(parents=True)
 
 
+def _file_for_directory(root: Path, rel: str) -> None:
+    shutil.rmtree(root / rel)
+    (root / rel).write_text("not a directory\n")
+
+
 def _meta(root: Path, run: str, **over: object) -> None:
     path = root / "live_runs" / run / "meta.json"
     meta = json.loads(path.read_text())
@@ -672,6 +677,9 @@ CASES: list[Case] = [
     # temp files everywhere (it must not block on a FIFO or crash on a directory)
     Case("finished_marker_is_fifo", lambda r: _fifo(r, "state/site-build.finished"), None),
     Case("finished_marker_is_directory", lambda r: _directory(r, "state/site-build.finished"), None),
+    # a file where a base directory should be: every reader names it and goes on with no runs or no sessions
+    Case("registry_dir_is_a_file", lambda r: _file_for_directory(r, REG), REG),
+    Case("runs_dir_is_a_file", lambda r: _file_for_directory(r, "live_runs"), "live_runs"),
     Case("quiet_record_garbage", lambda r: _write(r, "state/site-quiet.json", b"\xff{"), "state/site-quiet.json"),
     Case(
         "quiet_record_wrong_structure",
