@@ -93,18 +93,21 @@ def write_record(registry_dir: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def load_record(path: Path) -> dict[str, Any]:
+def load_record(path: Path, *, within: Path | None = None) -> dict[str, Any]:
     """Parse one record; `ArtifactError` if it is not a session record. Fields of the wrong type are None."""
-    return read_record(path)[0]
+    return read_record(path, within=within)[0]
 
 
-def read_record(path: Path) -> tuple[dict[str, Any], list[str]]:
+def read_record(path: Path, *, within: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     """One record with every known field of its type, plus one line per field that had to be dropped.
 
-    `ArtifactError` (naming the file and the fix) if the file is unreadable or not a session record.
+    `ArtifactError` (naming the file and the fix) if the file is unreadable or not a session record, or if as
+    opened it is not inside `within` (a resolved directory; default: the one the path names), so a record swapped
+    for a symlink leading out after a scan looked is still not followed.
     """
+    within = within if within is not None else Path(path).parent.resolve()
     try:
-        data = safeio.load_json(Path(path), fix="skipped; fix or remove it")
+        data = safeio.load_json(Path(path), fix="skipped; fix or remove it", within=within)
     except FileNotFoundError:
         raise ArtifactError(f"{path}: vanished while reading; skipped") from None
     return coerce.record(data, Path(path))
@@ -290,7 +293,8 @@ def _view(
 
         def parse(name: str, size: int, mtime: int) -> tuple[dict[str, Any] | None, str | None]:
             try:
-                record, problems = read_record(registry_dir / name)
+                # checked as opened: the stats may be older than this read (see `Listing`)
+                record, problems = read_record(registry_dir / name, within=Path(base))
             except ArtifactError as exc:
                 return None, str(exc)
             if len(parsed) < _KEEP_PARSED:

@@ -23,9 +23,10 @@ class UnreadableFile(ArtifactError):
     """A file that exists but cannot be used; the message names it and says what to do."""
 
 
-def read_bytes(path: Path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
-    """The bytes of a regular file; `FileNotFoundError` if absent, `UnreadableFile` for anything else odd."""
-    fd = _open_regular_fd(path)
+def read_bytes(path: Path, max_bytes: int = MAX_JSON_BYTES, *, within: Path | None = None) -> bytes:
+    """The bytes of a regular file; `FileNotFoundError` if absent, `UnreadableFile` for anything else odd (with
+    `within`: also for a file that is not inside that directory once opened, see `_open_regular_fd`)."""
+    fd = _open_regular_fd(path, within)
     try:
         info = os.fstat(fd)
         if info.st_size > max_bytes:
@@ -48,12 +49,13 @@ def read_bytes(path: Path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
         os.close(fd)
 
 
-def open_regular(path: Path) -> BinaryIO:
+def open_regular(path: Path, *, within: Path | None = None) -> BinaryIO:
     """Open a regular file for binary reading (for big files parsed from the handle, such as Parquet).
 
-    `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket or device (never blocks).
+    `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket or device (never blocks), and
+    with `within`, for a file outside that directory.
     """
-    fd = _open_regular_fd(path)
+    fd = _open_regular_fd(path, within)
     return os.fdopen(fd, "rb")
 
 
@@ -76,9 +78,11 @@ def loads(data: bytes | str) -> Any:
     return _DECODER.decode(data)
 
 
-def load_json(path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = "remove or rewrite it") -> Any:
+def load_json(
+    path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = "remove or rewrite it", within: Path | None = None
+) -> Any:
     """Parse a JSON file tolerantly (see `loads`); `UnreadableFile` names the file, the problem and `fix`."""
-    data = read_bytes(path, max_bytes)
+    data = read_bytes(path, max_bytes, within=within)
     try:
         return loads(data)
     except UnicodeDecodeError:
@@ -97,10 +101,12 @@ def load_json_object(path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = 
     return data
 
 
-def _open_regular_fd(path: Path) -> int:
+def _open_regular_fd(path: Path, within: Path | None = None) -> int:
     """A read-only descriptor of a regular file (opened non-blocking: a FIFO never hangs the reader).
 
-    `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket, device or no permission."""
+    `FileNotFoundError` if absent; `UnreadableFile` for a directory, FIFO, socket, device or no permission.
+    With `within` (a resolved directory), also for a file that, as opened, is not inside it: a file swapped for
+    a symlink leading out after the caller's check is caught here, where the check cannot race."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -117,4 +123,16 @@ def _open_regular_fd(path: Path) -> int:
     if not regular:
         os.close(fd)
         raise UnreadableFile(f"{path}: not a regular file (a FIFO, socket or device); remove it")
+    if within is not None and not _opened_inside(fd, path, within):
+        os.close(fd)
+        raise UnreadableFile(f"{path}: symlink leading out of {within}; not followed, copy the file in")
     return fd
+
+
+def _opened_inside(fd: int, path: Path, within: Path) -> bool:
+    """Is the file open as `fd` inside `within`? From the descriptor where /proc has it, else from the path."""
+    try:
+        where = Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        where = Path(os.path.realpath(path))
+    return where.is_relative_to(within)

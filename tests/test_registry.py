@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from peaktrade import registry, registry_index, views
-from peaktrade.errors import InvalidId
+from peaktrade.errors import ArtifactError, InvalidId
 from peaktrade.site.model import sessions_as_records
 from tests.conftest import T0, run_cli
 
@@ -246,3 +246,21 @@ def test_cli_session_list_and_show(workspace: Path) -> None:
     assert json.loads(shown.stdout)["metrics"]["realized_pnl"] == 12.5
     missing = run_cli("session", "show", "session_99999", cwd=workspace)
     assert missing.returncode == 2 and "no session" in missing.stderr
+
+
+def test_a_record_swapped_for_a_symlink_out_after_the_listing_is_not_followed(tmp_path: Path) -> None:
+    # `site build` lists the records' stats before it starts (the signature of its inputs) and scans with that
+    # listing: a record replaced by a symlink leading out in between is refused where it is opened.
+    reg = tmp_path / "reg"
+    add(reg, 1)
+    (record,) = reg.iterdir()
+    outside = tmp_path / "outside.json"
+    outside.write_text(record.read_text().replace("ma_crossover", "SECRET-OUTSIDE"))
+    taken = registry.listing(reg)
+    record.unlink()
+    record.symlink_to(outside)
+    scan = registry.scan(reg, tmp_path / "index.json", taken=taken)
+    assert scan.entries == []
+    assert any(record.name in p and "symlink leading out of" in p for p in scan.problems), scan.problems
+    with pytest.raises(ArtifactError, match="symlink leading out of"):
+        registry.load_record(record)  # what a build reads later for a page: refused the same way

@@ -218,3 +218,14 @@ def test_a_fifo_where_the_event_file_was_is_named_and_never_blocks(tmp_path: Pat
         timeout=60,
     )
     assert done.stdout.startswith("UnreadableFile") and str(fifo) in done.stdout, done.stdout + done.stderr
+
+
+def test_derive_does_not_follow_an_event_file_swapped_for_a_symlink_out_of_its_run(tmp_path: Path) -> None:
+    # The site derives summaries in worker processes from paths an earlier scan found: the check is on open.
+    run = legacy_run(tmp_path / "runs", "r1", 50)
+    path = summaries.event_file(run)
+    outside = tmp_path / "outside.parquet"
+    os.replace(path, outside)
+    path.symlink_to(outside)
+    with pytest.raises(ArtifactError, match="symlink leading out of"):
+        summaries.derive(path)

@@ -234,9 +234,11 @@ def derive(path: Path, fp: Fingerprint | None = None, keep: int = TAIL_KEEP) -> 
 
 def _batches(path: Path):
     """Row batches of the file as tables, opened once (path-based readers race with os.replace) and only if it is
-    a regular file (a FIFO swapped in after `event_file` looked would block the open)."""
+    a regular file (a FIFO swapped in after `event_file` looked would block the open) inside its run directory (a
+    symlink leading out, swapped in after the run's check, is not followed: the site derives in worker processes
+    from paths found by an earlier scan)."""
     try:
-        with open_regular(path) as fh:
+        with open_regular(path, within=Path(path).parent.resolve()) as fh:
             if path.name == S.LEGACY_CSV:
                 yield from _csv_batches(fh)
                 return
