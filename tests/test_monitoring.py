@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -222,6 +223,9 @@ def _pty_monitor(args: list[str], cwd: Path, env: dict, until: bytes, timeout: f
     pid, fd = pty.fork()
     if pid == 0:  # child: the real CLI on the pseudo terminal
         os.chdir(cwd)
+        # as in a terminal session: a suite started in the background (SIGINT ignored, and inherited) must not
+        # make Ctrl+C a no-op for the monitor
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execvpe(sys.executable, [sys.executable, "-m", "peaktrade", *args], env)
     out = b""
     deadline = time.monotonic() + timeout
@@ -242,7 +246,14 @@ def _pty_monitor(args: list[str], cwd: Path, env: dict, until: bytes, timeout: f
             if not chunk:
                 break
             out += chunk
-    _, status = os.waitpid(pid, 0)
+    while True:  # bounded: a monitor that ignores Ctrl+C fails the test instead of hanging the suite
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > end + 5:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), out, out.count(until)
 
 
