@@ -93,9 +93,9 @@ def write_record(registry_dir: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def load_record(path: Path, *, within: Path | None = None) -> dict[str, Any]:
+def load_record(path: Path) -> dict[str, Any]:
     """Parse one record; `ArtifactError` if it is not a session record. Fields of the wrong type are None."""
-    return read_record(path, within=within)[0]
+    return read_record(path)[0]
 
 
 def read_record(path: Path, *, within: Path | None = None) -> tuple[dict[str, Any], list[str]]:

@@ -52,8 +52,7 @@ def short_id(text: str, limit: int = 25) -> str:
 
 def _metric(record: Mapping[str, Any], key: str) -> Any:
     metrics = record.get("metrics")
-    value = metrics.get(key) if isinstance(metrics, dict) else None
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return _number(metrics.get(key)) if isinstance(metrics, dict) else None
 
 
 def live_session_summary(record: Mapping[str, Any]) -> dict[str, Any]:
