@@ -130,9 +130,10 @@ def _open_regular_fd(path: Path, within: Path | None = None) -> int:
 
 
 def _opened_inside(fd: int, path: Path, within: Path) -> bool:
-    """Is the file open as `fd` inside `within`? From the descriptor where /proc has it, else from the path."""
+    """Is the file open as `fd` inside `within`? From the descriptor where /proc has it, else from the path.
+    Compared as strings (both are absolute and resolved): pathlib would double the cost of reading a record."""
     try:
-        where = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        where = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
-        where = Path(os.path.realpath(path))
-    return where.is_relative_to(within)
+        where = os.path.realpath(path)
+    return where.startswith(os.path.join(str(within), ""))
