@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from peaktrade.artifacts.schema import ORDER_FIELDS
 from peaktrade.clock import iso, parse_ts
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN
@@ -288,8 +289,6 @@ def event_row(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tu
 
 def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list[str]]:
     """One orders.jsonl line; None (with a problem) if it is not a JSON object."""
-    from peaktrade.artifacts.schema import ORDER_FIELDS  # lazily: the registry's readers need no pyarrow
-
     if not isinstance(data, dict):
         return None, [f"{path}:{line}: expected a JSON object, got {type(data).__name__}; line skipped"]
     if _plain_order(data):  # what our writer writes: nothing to check one field at a time

@@ -1,7 +1,7 @@
 """The Phase 33 monitoring API on peaktrade's run artifacts.
 
 `load_run_snapshot` and `load_run_tail` cost O(1) in the run's length (meta.json totals + the last segment or
-row group); `build_snapshot`, `render_summary` and `render_tail` are pure.
+row group); `build_snapshot` (from `peaktrade.snapshot`), `render_summary` and `render_tail` are pure.
 
 A snapshot and a tail shown together are one consistent view: `load_run_view` reads both through one reader, and
 `load_run_tail` never returns rows newer than the last snapshot this process loaded for the same run (meta.json
@@ -11,7 +11,7 @@ is the commit point; the event files may already hold rows it does not count yet
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ from typing import Any
 from peaktrade import terminal
 from peaktrade.artifacts import RunReader, latest_run_dir
 from peaktrade.artifacts.legacy import to_rows
-from peaktrade.artifacts.summaries import SummaryCache
-from peaktrade.clock import parse_ts, utcnow
-from peaktrade.status import NOT_RUNNING, run_state, stale_after_seconds
+from peaktrade.artifacts.summarycache import SummaryCache
+from peaktrade.clock import utcnow
+from peaktrade.snapshot import LiveRunSnapshot, build_snapshot
+from peaktrade.status import stale_after_seconds
 
 __all__ = ["stale_after_seconds"]  # re-exported: part of this API since Phase 33
 
@@ -62,37 +63,6 @@ def load_live_monitoring_config(cfg: Any) -> LiveMonitoringConfig:
 
 
 @dataclass
-class LiveRunSnapshot:
-    run_id: str
-    mode: str
-    strategy_name: str
-    symbol: str
-    timeframe: str
-    started_at: datetime | None
-    last_bar_time: datetime | None
-    last_price: float | None
-    position_size: float | None
-    equity: float | None
-    realized_pnl: float | None
-    unrealized_pnl: float | None
-    total_steps: int
-    total_orders: int
-    total_blocked_orders: int
-    ended_at: datetime | None = None
-    cash: float | None = None
-    status: str = "running"
-    stale: bool = False
-    heartbeat_age_seconds: float | None = None
-    drawdown: float | None = None
-    max_drawdown: float | None = None
-    fees: float | None = None
-    error: str | None = None
-    state: str = "running"  # running | stale | dead | the final status (peaktrade.status.run_state)
-    last_step: int | None = None  # the commit point: the newest step meta.json counts (None: not known)
-    problems: list[str] = field(default_factory=list)  # what was skipped while reading (file and field named)
-
-
-@dataclass
 class LiveRunTailRow:
     ts_bar: datetime | None
     equity: float | None
@@ -102,58 +72,6 @@ class LiveRunTailRow:
     orders_count: int
     risk_allowed: bool
     risk_reasons: str
-
-
-def build_snapshot(
-    meta: dict[str, Any],
-    totals: dict[str, Any],
-    last: dict[str, Any] | None,
-    now: datetime,
-    stale_bars: int = 3,
-    stale_min_seconds: float = 300.0,
-) -> LiveRunSnapshot:
-    """Pure: a snapshot from meta.json, whole-run totals and the last event."""
-    last = last or {}
-    started, ended = parse_ts(meta.get("started_at")), parse_ts(meta.get("ended_at"))
-    status = meta.get("status") or ("completed" if ended else "running")
-    heartbeat = parse_ts(meta.get("heartbeat_at")) or parse_ts(last.get("ts_event")) or started
-    age = (now - heartbeat).total_seconds() if heartbeat else None
-    timeframe = str(meta.get("timeframe") or "")
-    limit = stale_after_seconds(timeframe, stale_bars, stale_min_seconds)
-    liveness_meta = dict(meta, status=status)
-    if not meta.get("heartbeat_at") and heartbeat is not None:
-        liveness_meta["heartbeat_at"] = heartbeat.isoformat()
-    state = run_state(liveness_meta, now, limit)
-    step = last.get("step")
-    price = last.get("close") if last.get("close") is not None else last.get("price")
-    return LiveRunSnapshot(
-        run_id=str(meta.get("run_id") or ""),
-        mode=str(meta.get("mode") or "?"),
-        strategy_name=str(meta.get("strategy_name") or "?"),
-        symbol=str(meta.get("symbol") or "?"),
-        timeframe=timeframe,
-        started_at=started,
-        last_bar_time=parse_ts(last.get("ts_bar")),
-        last_price=price,
-        position_size=last.get("position_size"),
-        equity=last.get("equity"),
-        realized_pnl=last.get("realized_pnl"),
-        unrealized_pnl=last.get("unrealized_pnl"),
-        total_steps=int(totals.get("steps") or 0),
-        total_orders=int(totals.get("orders") or 0),
-        total_blocked_orders=int(totals.get("blocked") or 0),
-        ended_at=ended,
-        cash=last.get("cash"),
-        status=status,
-        stale=state in NOT_RUNNING,
-        heartbeat_age_seconds=age,
-        drawdown=last.get("drawdown"),
-        max_drawdown=totals.get("max_drawdown") if totals.get("steps") else None,
-        fees=last.get("fees_paid"),
-        error=meta.get("error"),
-        state=state,
-        last_step=step if isinstance(step, int) and not isinstance(step, bool) else None,
-    )
 
 
 def load_run_snapshot(

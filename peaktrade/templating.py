@@ -60,7 +60,7 @@ def environment(kind: str):
         short=views.short_id,
     )
     if kind == "site":
-        from peaktrade.site import chartdata, fmt
+        from peaktrade.site import fmt
 
         env.filters.update(
             money_ccy=fmt.money_ccy,
@@ -68,7 +68,7 @@ def environment(kind: str):
             limit=fmt.limit_text,
             label=fmt.metric_label,
             when=fmt.short_time,
-            sparkline=chartdata.sparkline_svg,
+            sparkline=fmt.sparkline_svg,
         )
     return env
 

@@ -134,7 +134,7 @@ def compose_frame(opts: MonitorOptions, load: Callable[[], tuple], width: int, r
 
 def loader(opts: MonitorOptions) -> Callable[[], tuple]:
     from peaktrade import monitoring
-    from peaktrade.artifacts.summaries import SummaryCache
+    from peaktrade.artifacts.summarycache import SummaryCache
 
     # Totals of a run in the original format are derived once per event-file fingerprint and kept in state/.
     summaries = SummaryCache(opts.state_dir)

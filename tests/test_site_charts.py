@@ -126,10 +126,10 @@ def test_gaps_and_repeated_times_in_legacy_data() -> None:
 def test_sparkline() -> None:
     points = chartdata.sparkline_points(np.linspace(100, 200, 10_000))
     assert len(points) <= chartdata.SPARK_POINTS + 1 and points[-1] == 200.0
-    svg = chartdata.sparkline_svg(points)
+    svg = fmt.sparkline_svg(points)
     assert svg.startswith('<svg class="spark"') and "#15803d" in svg  # rising: green
-    assert "#b91c1c" in chartdata.sparkline_svg([3, 2, 1])
-    assert chartdata.sparkline_svg([1.0]) == "" and chartdata.sparkline_svg([]) == ""
+    assert "#b91c1c" in fmt.sparkline_svg([3, 2, 1])
+    assert fmt.sparkline_svg([1.0]) == "" and fmt.sparkline_svg([]) == ""
 
 
 def test_short_ids_keep_the_distinguishing_end() -> None:

@@ -171,3 +171,30 @@ def test_a_problem_found_while_rendering_leaves_reaches_every_page_header(worksp
         assert "health: DEGRADED" in index, out
         header = index[index.index('class="badge st-') : index.index("</a>", index.index('class="badge st-'))]
         assert header in sessions, out  # the same badge, problem count included
+
+
+def test_one_changed_run_is_rendered_by_one_worker_and_the_build_imports_no_pyarrow(workspace: Path) -> None:
+    """After one run changed, its page is rendered in a worker process started while the build gathers: the build
+    process itself never imports pyarrow or numpy, and the site equals what a full build writes."""
+    make_workspace(workspace)
+    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["data_source"] = "kraken-csv:XBTEUR_1.csv"
+    meta_path.write_text(json.dumps(meta))
+    probe = (
+        "import sys; from peaktrade.cli import main; rc = main(['site', 'build']); "
+        "print(rc, sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+    assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
+    assert " 1 run pages, 0 session pages re-rendered" in out.stdout, out.stdout
+    assert "kraken-csv:XBTEUR_1.csv" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+    full = subprocess.run(
+        build_cmd("--full", "--out", "full"), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
+    )
+    assert full.returncode == 0, full.stderr
+    incremental, rebuilt = tree(workspace / "site"), tree(workspace / "full")
+    assert sorted(incremental) == sorted(rebuilt)
+    assert [name for name in incremental if incremental[name] != rebuilt[name]] == []

@@ -174,11 +174,7 @@ def test_the_site_check_of_ops_health_sees_a_quiet_build(workspace: Path) -> Non
     assert site["status"] == "ok", site
 
 
-def test_the_quiet_path_imports_no_pyarrow_and_knows_the_run_file_names(workspace: Path) -> None:
-    from peaktrade.artifacts import schema as S
-    from peaktrade.artifacts.scancache import NAMES
-
-    assert NAMES == (S.META, S.EVENTS, S.SEGMENTS, S.LEGACY_CSV, S.ORDERS)  # spelled out there, kept equal here
+def test_the_quiet_path_imports_no_pyarrow(workspace: Path) -> None:
     finished_workspace(workspace)
     build(workspace)
     probe = (

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from peaktrade import monitoring
-from peaktrade.artifacts import RunReader, summaries
-from peaktrade.artifacts.summaries import SummaryCache
+from peaktrade.artifacts import RunReader, summaries, summarycache
+from peaktrade.artifacts.summarycache import SummaryCache
 from peaktrade.errors import ArtifactError
 from tests.conftest import run_cli
 from tests.test_monitoring import seed_run
@@ -58,9 +58,9 @@ def legacy_run(runs: Path, name: str, n: int, fmt: str = "parquet", *, with_step
 
 @pytest.fixture(autouse=True)
 def _fresh_memory():
-    summaries._MEMORY.clear()  # each test starts as a new process would
+    summarycache._MEMORY.clear()  # each test starts as a new process would
     yield
-    summaries._MEMORY.clear()
+    summarycache._MEMORY.clear()
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -86,14 +86,14 @@ def test_summary_is_kept_in_state_and_reused_while_the_file_is_unchanged(tmp_pat
     cache = SummaryCache(state)
     assert RunReader(d, summary_cache=cache).totals()["steps"] == 500
     cache.save()
-    assert (state / summaries.FILE_NAME).is_file()
+    assert (state / summarycache.FILE_NAME).is_file()
     # Same size, same mtime, same inode, different bytes: only a fingerprint-keyed cache returns the old totals
     # (this is what proves the file is not read again).
     events = d / "events.parquet"
     with open(events, "r+b") as fh:
         fh.write(b"x" * events.stat().st_size)  # read again, this would be an unreadable Parquet file
     os.utime(events, ns=(OLD_NS, OLD_NS))
-    summaries._MEMORY.clear()
+    summarycache._MEMORY.clear()
     again = SummaryCache(state)
     assert again.problems == []
     assert RunReader(d, summary_cache=again).totals()["steps"] == 500 and not again.dirty
@@ -117,9 +117,9 @@ def test_a_damaged_summary_cache_counts_as_missing_and_is_named_once(tmp_path: P
     d = legacy_run(tmp_path / "runs", "old", 300)
     state = tmp_path / "state"
     state.mkdir()
-    (state / summaries.FILE_NAME).write_text(damage)
+    (state / summarycache.FILE_NAME).write_text(damage)
     cache = SummaryCache(state)
-    assert len(cache.problems) == 1 and summaries.FILE_NAME in cache.problems[0] and "rebuilt" in cache.problems[0]
+    assert len(cache.problems) == 1 and summarycache.FILE_NAME in cache.problems[0] and "rebuilt" in cache.problems[0]
     assert RunReader(d, summary_cache=cache).totals()["steps"] == 300
     cache.save()
     assert SummaryCache(state).problems == []
@@ -140,7 +140,7 @@ def test_site_build_derives_legacy_runs_once_and_again_when_one_changes(tmp_path
     (tmp_path / "config" / "config.toml").write_text("[general]\nenv_name = 'test'\n")
     first = run_cli("site", "build", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    cached = json.loads((tmp_path / "state" / summaries.FILE_NAME).read_text())
+    cached = json.loads((tmp_path / "state" / summarycache.FILE_NAME).read_text())
     assert sorted(e["totals"]["steps"] for e in cached["runs"].values()) == [200, 201, 202]
     second = run_cli("site", "build", cwd=tmp_path)
     assert "0 run pages" in second.stdout
@@ -160,7 +160,7 @@ import os, sys
 from pathlib import Path
 import pyarrow as pa
 from peaktrade import monitoring
-from peaktrade.artifacts import RunReader, summaries
+from peaktrade.artifacts import RunReader, summaries, summarycache
 
 def threads():
     return len(os.listdir("/proc/self/task"))
@@ -173,7 +173,7 @@ for run in map(Path, sys.argv[1:]):
     reader.totals()
     monitoring.load_run_view(run, 15)
     if (run / "events.parquet").exists() and "schema_version" not in (run / "meta.json").read_text():
-        summaries.derive(summaries.event_file(run))
+        summaries.derive(summarycache.event_file(run))
 print(baseline, threads())
 """
 
@@ -223,7 +223,7 @@ def test_a_fifo_where_the_event_file_was_is_named_and_never_blocks(tmp_path: Pat
 def test_derive_does_not_follow_an_event_file_swapped_for_a_symlink_out_of_its_run(tmp_path: Path) -> None:
     # The site derives summaries in worker processes from paths an earlier scan found: the check is on open.
     run = legacy_run(tmp_path / "runs", "r1", 50)
-    path = summaries.event_file(run)
+    path = summarycache.event_file(run)
     outside = tmp_path / "outside.parquet"
     os.replace(path, outside)
     path.symlink_to(outside)

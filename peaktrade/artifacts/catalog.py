@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade.artifacts import schema as S
-from peaktrade.artifacts.reader import check_links, load_meta, read_meta
+from peaktrade.artifacts.runmeta import check_links, load_meta, read_meta
 from peaktrade.artifacts.scancache import ScanCache, stamp
 from peaktrade.clock import parse_ts
 from peaktrade.errors import ArtifactError, InvalidId, RunNotFound

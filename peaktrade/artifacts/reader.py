@@ -20,9 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from peaktrade import coerce, safeio
-from peaktrade.artifacts import legacy, summaries
+from peaktrade.artifacts import legacy, summaries, summarycache
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.journal import list_segments, read_segment
+from peaktrade.artifacts.runmeta import check_links, committed_step, read_meta
 from peaktrade.errors import ArtifactError, RunNotFound
 
 _RETRIES = 5
@@ -48,12 +49,12 @@ class RunReader:
         meta: dict[str, Any] | None = None,
         *,
         upto: int | None = None,
-        summary_cache: summaries.SummaryCache | None = None,
+        summary_cache: summarycache.SummaryCache | None = None,
     ):
         self.run_dir = Path(run_dir)
         self._unchecked = False  # see `_files`
         self._summaries = summary_cache
-        self._derived: summaries.Summary | None = None
+        self._derived: summarycache.Summary | None = None
         if meta is None:
             meta_path = self.run_dir / S.META
             if not meta_path.exists() and not meta_path.is_symlink():
@@ -174,16 +175,16 @@ class RunReader:
         summary = self.meta.get("summary")
         if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
             return None
-        return summaries.event_file(self.run_dir)
+        return summarycache.event_file(self.run_dir)
 
-    def _summary(self, need_tail: bool = False) -> summaries.Summary | None:
+    def _summary(self, need_tail: bool = False) -> summarycache.Summary | None:
         if self._derived is not None and (self._derived.tail is not None or not need_tail):
             return self._derived  # one reader is one view: the file is checked once
         path = self._event_file()
         if path is None:
             return None
         self._files()
-        cache = self._summaries if self._summaries is not None else summaries.SummaryCache(None)
+        cache = self._summaries if self._summaries is not None else summarycache.SummaryCache(None)
         try:
             self._derived = cache.get(self.run_dir, path, need_tail=need_tail)
         except FileNotFoundError:  # replaced between the check and the read: the slow path copes
@@ -196,7 +197,7 @@ class RunReader:
         if path is None:
             return None
         try:
-            if n > summaries.TAIL_KEEP:
+            if n > summarycache.TAIL_KEEP:
                 tail = summaries.derive(path, keep=n).tail
             else:
                 derived = self._summary(need_tail=True)
@@ -274,49 +275,6 @@ class RunReader:
             self._note([f"{path}: not an Arrow IPC stream; segment skipped (remove it)"])
             return None
         return self._normalize(table, path)
-
-
-def load_meta(path: Path) -> dict[str, Any]:
-    """A run's meta.json with every known field of its type (see `read_meta`)."""
-    return read_meta(path)[0]
-
-
-def read_meta(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """meta.json parsed tolerantly plus one line per field treated as missing; `ArtifactError` if unusable."""
-    try:
-        data = safeio.load_json(Path(path), fix="run `peaktrade runs recover` or remove the run directory")
-    except FileNotFoundError:
-        raise RunNotFound(f"no run at {Path(path).parent} (meta.json missing)") from None
-    return coerce.meta(data, Path(path))
-
-
-def committed_step(meta: dict[str, Any]) -> int | None:
-    """The step of the newest event meta.json counts (-1: none yet); None when meta keeps no commit point
-    (runs written by the original system: everything on disk counts)."""
-    if "schema_version" not in meta:
-        return None
-    summary = meta.get("summary")
-    last = summary.get("last") if isinstance(summary, dict) else None
-    step = last.get("step") if isinstance(last, dict) else None
-    if isinstance(step, int) and not isinstance(step, bool):
-        return step
-    rows = meta.get("rows")
-    if rows == 0:
-        return -1
-    return None
-
-
-def check_links(run_dir: Path) -> None:
-    """`ArtifactError` if a file of the run is a symlink leading out of the run directory (not followed)."""
-    for name in (S.META, S.EVENTS, S.SEGMENTS, S.ORDERS, S.LEGACY_CSV):
-        path = run_dir / name
-        if path.is_symlink():  # rare: resolving costs a syscall per path component, so only then
-            try:
-                inside = path.resolve().is_relative_to(run_dir.resolve())
-            except (OSError, RuntimeError):  # a symlink loop
-                inside = False
-            if not inside:
-                raise ArtifactError(f"{path}: symlink leading out of {run_dir}; not followed, copy the file in")
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:

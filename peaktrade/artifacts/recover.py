@@ -21,7 +21,8 @@ from peaktrade.artifacts import legacy
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.catalog import scan_runs
 from peaktrade.artifacts.journal import list_segments, read_segment
-from peaktrade.artifacts.reader import RunReader, committed_step, read_orders
+from peaktrade.artifacts.reader import RunReader, read_orders
+from peaktrade.artifacts.runmeta import committed_step
 from peaktrade.artifacts.writer import compact, jsonable, remove_segments
 from peaktrade.atomic import write_json, write_text
 from peaktrade.clock import iso

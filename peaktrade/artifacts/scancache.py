@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade import coerce
+from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
 from peaktrade.errors import ArtifactError
 from peaktrade.safeio import MAX_JSON_BYTES, UnreadableFile, load_json
 
 FILE = "run-scan.json"
 VERSION = 1
-# schema.META, EVENTS, SEGMENTS, LEGACY_CSV, ORDERS (spelled out: schema imports pyarrow, this module must not)
-NAMES = ("meta.json", "events.parquet", "events.d", "events.csv", "orders.jsonl")
+NAMES = (S.META, S.EVENTS, S.SEGMENTS, S.LEGACY_CSV, S.ORDERS)
 
 
 def stamp(run_dir: str) -> str | None:

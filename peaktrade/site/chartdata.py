@@ -146,25 +146,6 @@ def sparkline_points(values: np.ndarray, points: int = SPARK_POINTS) -> list[flo
     return np.round(v, 6).tolist()
 
 
-def sparkline_svg(values: Sequence[float], width: int = 100, height: int = 26) -> str:
-    """A tiny inline SVG polyline; green if the last value is at or above the first, else red. Numbers only."""
-    vals = [float(v) for v in values if isinstance(v, float | int) and is_number(v)]
-    if len(vals) < 2:
-        return ""
-    lo, hi = min(vals), max(vals)
-    span = (hi - lo) or 1.0
-    step = (width - 2) / (len(vals) - 1)
-    pts = " ".join(
-        f"{1 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}" for i, v in enumerate(vals)
-    )
-    colour = "#15803d" if vals[-1] >= vals[0] else "#b91c1c"
-    return (
-        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="equity trend">'
-        f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/></svg>'
-    )
-
-
 def _order_time(value: Any) -> datetime | None:
     """orders.jsonl holds ISO text; `fromisoformat` is the fast path, `parse_ts` handles everything else."""
     if isinstance(value, str):

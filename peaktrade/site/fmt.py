@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -85,3 +86,22 @@ def metric_label(key: str) -> str:
     words = key.replace("_", " ").split()
     out = " ".join({"pnl": "PnL", "pct": "%", "num": "number of"}.get(w, w) for w in words)
     return out[:1].upper() + out[1:]
+
+
+def sparkline_svg(values: Sequence[float], width: int = 100, height: int = 26) -> str:
+    """A tiny inline SVG polyline; green if the last value is at or above the first, else red. Numbers only."""
+    vals = [float(v) for v in values if isinstance(v, float | int) and is_number(v)]
+    if len(vals) < 2:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or 1.0
+    step = (width - 2) / (len(vals) - 1)
+    pts = " ".join(
+        f"{1 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}" for i, v in enumerate(vals)
+    )
+    colour = "#15803d" if vals[-1] >= vals[0] else "#b91c1c"
+    return (
+        f'<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="equity trend">'
+        f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/></svg>'
+    )

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from peaktrade import liveness, views
-from peaktrade.monitoring import LiveRunSnapshot
+from peaktrade.snapshot import LiveRunSnapshot
 
 # state -> (badge label, badge css class, sentence for the page)
 STATE_WORDS = {

@@ -9,8 +9,8 @@ from typing import Any
 
 from peaktrade import views
 from peaktrade.clock import iso, parse_ts
-from peaktrade.monitoring import LiveRunSnapshot, build_snapshot
 from peaktrade.site import healthview
+from peaktrade.snapshot import LiveRunSnapshot, build_snapshot
 from peaktrade.status import FINAL, session_state
 
 CONTRACT_VERSION = "peaktrade-1"

@@ -20,50 +20,30 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
 from peaktrade import coerce, healthlog, liveness, registry, safeio, views
-from peaktrade.artifacts import RunReader, legacy, scan_runs, summaries
+from peaktrade.artifacts import runmeta, scan_runs, summarycache
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.scancache import ScanCache
-from peaktrade.artifacts.summaries import SummaryCache
+from peaktrade.artifacts.summarycache import SummaryCache
 from peaktrade.atomic import write_bytes
-from peaktrade.charts import line_chart
 from peaktrade.clock import parse_ts
 from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
-from peaktrade.site import chartdata, healthview, live, model
+from peaktrade.site import healthview, live, model
 from peaktrade.site.job import BuildResult
 from peaktrade.site.quiet import build_stamp, freshness_limit, json_file
-from peaktrade.site.rows import order_rows, tail_rows
 from peaktrade.site.workers import worker_pool
 from peaktrade.templating import environment, template_dir, template_hash
 
 GEN_VERSION = "1"
 TABLE_ROWS = 25
 API_SESSIONS = 100
-TAIL_ROWS = 50
-CHART_COLUMNS = ["ts_bar", "open", "high", "low", "close", "price", "equity", "drawdown", "position_size"]
-TAIL_COLUMNS = [  # what the run page's tail table and api/runs/<id>/tail.json show
-    "ts_bar",
-    "close",
-    "signal",
-    "position_size",
-    "equity",
-    "realized_pnl",
-    "unrealized_pnl",
-    "orders_generated",
-    "risk_allowed",
-    "risk_reasons",
-]
-TIMELINE_ORDERS = 200
 ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
 _FINAL = ("completed", "failed", "aborted")
 HEALTH_HISTORY = "api/health/history.json"
@@ -117,7 +97,8 @@ class Build:
         then this process runs `meanwhile()` with its writes held back, and returns them (None when the leaves
         were rendered here, in this process, and `meanwhile` did not run). Held pages are written only once every
         leaf is on disk: a list never links to a page not written yet."""
-        if not (runs or sessions) or len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages:
+        few = len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages
+        if not (runs or sessions) or (few and (self._executor is None or not runs)):
             _render_leaves(self, runs, sessions, links)
             return None
         pool = self._pool()
@@ -163,10 +144,11 @@ class Build:
         else:
             (self.out / rel).unlink(missing_ok=True)
 
-    def _pool(self) -> ProcessPoolExecutor:
-        """The build's worker processes, started on first use (small builds never start any)."""
+    def _pool(self, size: int | None = None) -> ProcessPoolExecutor:
+        """The build's worker processes (`size`, default one per core, 2 to 4), started on first use (small builds
+        that change no run page never start any)."""
         if self._executor is None:
-            self._pool_size = min(max(os.cpu_count() or 1, 2), 4)
+            self._pool_size = size or min(max(os.cpu_count() or 1, 2), 4)
             self._executor = worker_pool(self._pool_size)
             for _ in range(self._pool_size):  # start every worker now, importing this module, not at the first task
                 self._executor.submit(_ready)
@@ -181,6 +163,16 @@ class Build:
             return False
         return runs * 10 + sessions >= self.cfg.site.parallel_min_pages
 
+    def _runs_changed(self, old: dict[str, Any]) -> bool:
+        """Has a run's directory changed since the last build (by the stats `site.quiet` took)? Then its page is
+        rendered again, and so is that of a run not built before."""
+        if not self.stamps:
+            return False
+        built = old["runs"]
+        return any(
+            key is not None and not built.get(name, "").startswith(key + "|") for name, key in self.stamps.items()
+        )
+
     def _derive_summaries(self, scanned: list) -> None:
         """Summaries of runs in the original format whose event file is new or changed, derived over the workers
         when many (each one is a pass over a whole file; a cold build of 1,000 such runs spent most of its time
@@ -190,14 +182,14 @@ class Build:
             summary = entry.meta.get("summary")
             if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
                 continue  # ours: the totals are in meta.json
-            path = summaries.event_file(entry.path)
+            path = summarycache.event_file(entry.path)
             if path is not None and not self.summaries.fresh(entry.path, path):
                 todo.append((entry.path, path))
-        if len(todo) * 10 < self.cfg.site.parallel_min_pages:
-            return  # few: the gather derives them as it goes
+        if not todo or (self._executor is None and len(todo) * 10 < self.cfg.site.parallel_min_pages):
+            return  # few, and no worker started: the gather derives them as it goes
         pool = self._pool()
         chunk = max(1, len(todo) // (self._pool_size * 8))
-        derived = pool.map(summaries.derive_quietly, [path for _, path in todo], chunksize=chunk)
+        derived = pool.map(_derive_quietly, [path for _, path in todo], chunksize=chunk)
         for (run_dir, _), summary in zip(todo, derived):
             if summary is not None:
                 self.summaries.put(run_dir, summary)
@@ -220,6 +212,8 @@ class Build:
         self._copy_static()
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
+        elif not self.full and self._runs_changed(old):
+            self._pool(1)  # one worker renders the changed run pages: pyarrow is imported there, meanwhile
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         health = model.health(inp)
@@ -320,17 +314,14 @@ class Build:
         for entry in scan.runs:
             try:
                 # the meta.json the scan read is the one this build renders from (read once, one commit point)
-                reader = RunReader(entry.path, entry.meta, summary_cache=self.summaries)
-                meta = dict(reader.meta)
+                totals, last, found = runmeta.glance(entry.path, entry.meta, self.summaries)
+                meta = dict(entry.meta)
                 meta["run_id"] = entry.run_id
-                totals = reader.totals()
-                snap = model.run_snapshot(
-                    meta, totals, reader.last_event(), self.now, mon.stale_after_bars, mon.stale_min_seconds
-                )
+                snap = model.run_snapshot(meta, totals, last, self.now, mon.stale_after_bars, mon.stale_min_seconds)
             except (ArtifactError, OSError) as exc:
                 problems.append(f"{entry.path}: {exc}")
                 continue
-            problems += [p for p in reader.problems if p not in scan.problems]
+            problems += [p for p in found if p not in scan.problems]
             # A run page links to its session page only while that page exists: re-render when it comes or goes.
             linked = "session" if meta.get("session_id") in session_ids else "no-session"
             files = entry.stamp or _fingerprint_files(entry.path, (S.META, S.EVENTS, S.LEGACY_CSV, S.ORDERS))
@@ -423,62 +414,9 @@ class Build:
         self.written += 1
 
     def _write_run(self, info: model.RunInfo, links: _Links) -> None:
-        run_dir = Path(self.cfg.paths.runs_dir) / info.run_id
-        s = info.snapshot
-        try:
-            # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
-            reader = RunReader(run_dir, info.meta, summary_cache=self.summaries)
-            # one read for the charts and the tail (reading the file twice was a sixth of a cold build)
-            events = reader.events(list(dict.fromkeys(CHART_COLUMNS + TAIL_COLUMNS)))
-            series = events.select(CHART_COLUMNS)
-            # to_rows, not to_pylist: pyarrow imports pandas (0.3 s per process) for zone-aware timestamps
-            tail = legacy.to_rows(events.select(TAIL_COLUMNS).slice(max(0, events.num_rows - TAIL_ROWS)))
-            orders = reader.orders()
-        except (ArtifactError, OSError) as exc:
-            self.late_problems.append(f"{run_dir}: {exc}")
-            return
-        self.late_problems += [p for p in reader.problems if p not in self.late_problems]
-        times = _numbers(series.column("ts_bar").cast(pa.int64()))
-        col = {name: _numbers(series.column(name)) for name in series.column_names if name != "ts_bar"}
-        charts = "".join(
-            [
-                line_chart(times, col["equity"], title=f"Equity ({self.cfg.general.base_currency})"),
-                line_chart(times, col["drawdown"], title="Drawdown", percent=True, colour="#c33"),
-                line_chart(times, col["position_size"], title="Position (base units)", colour="#36c"),
-            ]
-        )
-        grid = chartdata.series(np.floor(times / 1000.0), col)
-        marks = chartdata.markers(orders, grid["t"])
-        chart = {"currency": self.cfg.general.base_currency, "symbol": s.symbol, **grid, **marks}
-        self._write(f"runs/{info.run_id}.chart.js", chartdata.chart_script(chart).encode())
-        self._json(f"api/runs/{info.run_id}/sparkline.json", chartdata.sparkline_points(col["equity"]))
-        age = views.age_text(s.heartbeat_age_seconds)
-        self._json(f"api/runs/{info.run_id}/snapshot.json", model.run_snapshot_json(s))
-        self._json(f"api/runs/{info.run_id}/tail.json", model.tail_json(tail))
-        run_alerts = self.alerts_by_run.get(info.run_id, [])
-        self._json(f"api/runs/{info.run_id}/alerts.json", run_alerts)
-        session_id = info.meta.get("session_id")
-        shown_orders = list(reversed(orders[-TIMELINE_ORDERS:]))
-        self._page(
-            f"runs/{info.run_id}.html",
-            "run.html.j2",
-            s.status == "running",
-            active="runs",
-            s=s,
-            charts=charts,
-            chart=chart,
-            lv=self.live[info.run_id],
-            tail=tail,
-            tail_rows=tail_rows(tail),
-            funnel=views.funnel(info.totals, orders),
-            orders=shown_orders,
-            order_rows=order_rows(shown_orders),
-            orders_total=len(orders),
-            age=age,
-            data_source=info.meta.get("data_source") or "-",
-            session_id=session_id if session_id in links.session_ids else None,
-            alerts=run_alerts,
-        )
+        from peaktrade.site.runpage import write_run  # pyarrow and numpy: only where run pages are rendered
+
+        write_run(self, info, links)
 
     def _write_session(self, entry: dict[str, Any], links: _Links, inp: model.SiteInput | None) -> None:
         record = self._record(inp, entry)
@@ -793,6 +731,15 @@ def _leaf_worker(
     return b.written, b.late_problems
 
 
+def _derive_quietly(path: Path) -> summarycache.Summary | None:
+    """In a worker: `summaries.derive_quietly` without the tail table, which the build does not use (sending it
+    back would make the build process import pyarrow to receive it)."""
+    from peaktrade.artifacts.summaries import derive_quietly
+
+    summary = derive_quietly(path)
+    return replace(summary, tail=None) if summary is not None else None
+
+
 def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """`health` as the pages show it: with the build's problems, which make it at least degraded."""
     shown = dict(health, problems=list(problems))
@@ -802,7 +749,10 @@ def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any
 
 
 def _ready() -> int:
-    """A worker's first task: unpickling it imports this module (and pyarrow, numpy, jinja2) ahead of the work."""
+    """A worker's first task: import what rendering leaves needs (this module, jinja2; `site.runpage`, pyarrow,
+    numpy) ahead of the work, while the build gathers."""
+    from peaktrade.site import runpage  # noqa: F401
+
     return os.getpid()
 
 
@@ -823,22 +773,6 @@ def _settled(inp: model.SiteInput, health: dict[str, Any]) -> tuple[bool, float 
 
 def _digest(line: str) -> str:
     return hashlib.blake2b(line.encode(errors="surrogateescape"), digest_size=12).hexdigest()
-
-
-def _numbers(column: pa.ChunkedArray) -> np.ndarray:
-    """A column as float64 with NaN for nulls, without going through Python objects. Read from the Arrow buffers
-    directly: pyarrow's own to_numpy imports pandas (0.3 s per process) to place the NaNs."""
-    parts = []
-    for chunk in column.cast(pa.float64()).chunks:
-        if not len(chunk):
-            continue
-        data, offset = chunk.buffers()[1], chunk.offset
-        values = np.frombuffer(data, dtype=np.float64, count=len(chunk), offset=offset * 8)
-        if chunk.null_count:
-            bits = np.unpackbits(np.frombuffer(chunk.buffers()[0], dtype=np.uint8), bitorder="little")
-            values = np.where(bits[offset : offset + len(chunk)].astype(bool), values, np.nan)
-        parts.append(values)
-    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _session_fp(entry: dict[str, Any], run_ids: set[str]) -> str:
