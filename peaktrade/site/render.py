@@ -19,11 +19,10 @@ import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peaktrade import coerce, healthlog, liveness, registry, safeio, views
 from peaktrade.artifacts import runmeta, scan_runs, summarycache
@@ -40,6 +39,9 @@ from peaktrade.site.job import BuildResult
 from peaktrade.site.quiet import build_stamp, freshness_limit, json_file
 from peaktrade.site.workers import worker_pool
 from peaktrade.templating import environment, template_dir, template_hash
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 GEN_VERSION = "1"
 TABLE_ROWS = 25
@@ -268,7 +270,9 @@ class Build:
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
         self._save_manifest(run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp, problems=seen)
-        self.summaries.forget_missing({str(e.path.absolute()) for e in self._scanned})
+        if self.summaries.entries:  # keyed by absolute run directory
+            base = str(Path(self.cfg.paths.runs_dir).absolute())
+            self.summaries.forget_missing({os.path.join(base, e.path.name) for e in self._scanned})
         self.summaries.save()
         # The problems a quiet build repeats must be lasting ones, seen by the build before too: "the cache was
         # rebuilt" is said once, by the build that rebuilt it.

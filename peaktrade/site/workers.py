@@ -9,19 +9,23 @@ next build, under the lock.
 from __future__ import annotations
 
 import atexit
-import ctypes
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool whose workers hold no inherited descriptor (no lock) and die with this process."""
+    import multiprocessing  # here: a build that starts no worker (the quiet one) does not pay for importing it
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
 
@@ -50,6 +54,8 @@ def remove_temps(directory: Path, *, prefix: str | tuple[str, ...] | None = None
 def _worker_init(parent: int) -> None:
     """In each worker: die with the build. A killed build must not leave workers behind writing pages."""
     if sys.platform.startswith("linux"):
+        import ctypes
+
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the parent dies
