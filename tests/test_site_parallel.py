@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from peaktrade import registry
 from tests.conftest import ROOT, T0
 from tests.sitefixture import FIXED_EPOCH, make_workspace
+from tests.test_summaries import legacy_run
 
 PARALLEL = "[site]\nparallel_min_pages = 1\n"
 
@@ -173,16 +176,12 @@ def test_a_problem_found_while_rendering_leaves_reaches_every_page_header(worksp
         assert header in sessions, out  # the same badge, problem count included
 
 
-def test_one_changed_run_is_rendered_by_one_worker_and_the_build_imports_no_pyarrow(workspace: Path) -> None:
-    """After one run changed, its page is rendered in a worker process started while the build gathers: the build
-    process itself never imports pyarrow or numpy, and the site equals what a full build writes."""
-    make_workspace(workspace)
+def _build_after_a_change_equals_a_full_build(workspace: Path, change: Callable[[], Path]) -> Path:
+    """Build, `change()` one run (returns its directory), build again: the build process imports no pyarrow or
+    numpy (the changed run's page is rendered by one worker), and the site equals what a full build writes."""
     first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
-    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
-    meta = json.loads(meta_path.read_text())
-    meta["data_source"] = "kraken-csv:XBTEUR_1.csv"
-    meta_path.write_text(json.dumps(meta))
+    run_dir = change()
     probe = (
         "import sys; from peaktrade.cli import main; rc = main(['site', 'build']); "
         "print(rc, sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
@@ -190,7 +189,6 @@ def test_one_changed_run_is_rendered_by_one_worker_and_the_build_imports_no_pyar
     out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
     assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
     assert " 1 run pages, 0 session pages re-rendered" in out.stdout, out.stdout
-    assert "kraken-csv:XBTEUR_1.csv" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
     full = subprocess.run(
         build_cmd("--full", "--out", "full"), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
     )
@@ -198,3 +196,32 @@ def test_one_changed_run_is_rendered_by_one_worker_and_the_build_imports_no_pyar
     incremental, rebuilt = tree(workspace / "site"), tree(workspace / "full")
     assert sorted(incremental) == sorted(rebuilt)
     assert [name for name in incremental if incremental[name] != rebuilt[name]] == []
+    return workspace / "site/api/runs" / run_dir.name
+
+
+def test_one_changed_run_is_rendered_by_one_worker_and_the_build_imports_no_pyarrow(workspace: Path) -> None:
+    make_workspace(workspace)
+    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+
+    def change() -> Path:
+        meta = json.loads(meta_path.read_text())
+        meta["data_source"] = "kraken-csv:XBTEUR_1.csv"
+        meta_path.write_text(json.dumps(meta))
+        return meta_path.parent
+
+    _build_after_a_change_equals_a_full_build(workspace, change)
+    assert "kraken-csv:XBTEUR_1.csv" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+
+
+def test_a_run_in_the_original_format_rewritten_is_summarized_by_the_worker(workspace: Path) -> None:
+    make_workspace(workspace)
+    runs = workspace / "live_runs"
+    name = "20250102_000000_paper_ma_crossover_BTC-EUR_1m_cccc0003"
+    legacy_run(runs, name, 500)
+
+    def change() -> Path:  # Peak_Trade rewrites its event file: a new file with more rows
+        shutil.rmtree(runs / name)
+        return legacy_run(runs, name, 800)
+
+    api = _build_after_a_change_equals_a_full_build(workspace, change)
+    assert json.loads((api / "snapshot.json").read_text())["total_steps"] == 800

@@ -175,10 +175,11 @@ class Build:
             key is not None and not built.get(name, "").startswith(key + "|") for name, key in self.stamps.items()
         )
 
-    def _derive_summaries(self, scanned: list) -> None:
+    def _derive_summaries(self, scanned: list) -> Callable[[], None]:
         """Summaries of runs in the original format whose event file is new or changed, derived over the workers
-        when many (each one is a pass over a whole file; a cold build of 1,000 such runs spent most of its time
-        here, in one process). A run that fails here is derived again, and its problem reported, by the gather."""
+        when many or when a worker runs anyway (each one is a pass over a whole file; a cold build of 1,000 such
+        runs spent most of its time here, in one process). Returns what waits for them and keeps them: the caller
+        goes on meanwhile. A run that fails here is derived again, and its problem reported, by the gather."""
         todo = []
         for entry in scanned:
             summary = entry.meta.get("summary")
@@ -188,13 +189,17 @@ class Build:
             if path is not None and not self.summaries.fresh(entry.path, path):
                 todo.append((entry.path, path))
         if not todo or (self._executor is None and len(todo) * 10 < self.cfg.site.parallel_min_pages):
-            return  # few, and no worker started: the gather derives them as it goes
+            return lambda: None  # few, and no worker started: the gather derives them as it goes
         pool = self._pool()
         chunk = max(1, len(todo) // (self._pool_size * 8))
-        derived = pool.map(_derive_quietly, [path for _, path in todo], chunksize=chunk)
-        for (run_dir, _), summary in zip(todo, derived):
-            if summary is not None:
-                self.summaries.put(run_dir, summary)
+        derived = pool.map(_derive_quietly, [path for _, path in todo], chunksize=chunk)  # submitted now
+
+        def keep() -> None:
+            for (run_dir, _), summary in zip(todo, derived):
+                if summary is not None:
+                    self.summaries.put(run_dir, summary)
+
+        return keep
 
     # -- orchestration --------------------------------------------------------------------------------------
 
@@ -297,6 +302,11 @@ class Build:
         cfg = self.cfg
         mon = cfg.live_monitoring
         problems: list[str] = list(self.summaries.problems)
+        cache = ScanCache(cfg.paths.state_dir)
+        scan = scan_runs(cfg.paths.runs_dir, cache, self.stamps)
+        cache.save()
+        self._scanned = scan.runs
+        derived = self._derive_summaries(scan.runs)  # in the workers, while this process reads the registry
         index = Path(cfg.paths.state_dir) / "registry-index.json"
         reg = registry.scan(cfg.paths.registry_dir, index, taken=self.records)
         problems += reg.problems
@@ -307,12 +317,8 @@ class Build:
             for e in reg.entries
             if not ID_PATTERN.match(e.get("session_id") or "")
         ]
-        cache = ScanCache(cfg.paths.state_dir)
-        scan = scan_runs(cfg.paths.runs_dir, cache, self.stamps)
-        cache.save()
-        self._scanned = scan.runs
         problems += scan.problems
-        self._derive_summaries(scan.runs)
+        derived()
         session_ids = {e["session_id"] for e in sessions}
         runs = []
         for entry in scan.runs:
