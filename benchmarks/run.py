@@ -221,7 +221,7 @@ _LEGACY_PROBE = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from peaktrade.artifacts.summaries import SummaryCache
+from peaktrade.artifacts.summarycache import SummaryCache
 from peaktrade.terminal import MonitorOptions, loader
 opts = MonitorOptions(Path({run_dir!r}), 2.0, 15, "both", False, state_dir=Path({state!r}))
 load = loader(opts)

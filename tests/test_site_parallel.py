@@ -225,3 +225,50 @@ def test_a_run_in_the_original_format_rewritten_is_summarized_by_the_worker(work
 
     api = _build_after_a_change_equals_a_full_build(workspace, change)
     assert json.loads((api / "snapshot.json").read_text())["total_steps"] == 800
+
+
+def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(workspace: Path) -> None:
+    """Entries of the runs directory that are no run (a dot-file, a note, an empty directory) stay as they were:
+    no build after them starts a worker for them (each would cost a process importing pyarrow)."""
+    make_workspace(workspace)
+    runs = workspace / "live_runs"
+    (runs / ".gitkeep").write_text("")
+    (runs / "notes.txt").write_text("ops notes")
+    (runs / "empty_run").mkdir()
+    probe = (
+        "from peaktrade.site import render; started = []; pool = render.Build._pool\n"
+        "render.Build._pool = lambda self, *a: (self._executor or started.append(a), pool(self, *a))[1]\n"
+        "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, started)"
+    )
+
+    def build() -> str:
+        out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()[-1]
+
+    assert build() == "0 []"  # the first build: few pages, rendered here
+    assert build() == "0 []"  # not quiet (a session is running), but no run changed
+    meta_path = runs / "20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+    meta_path.write_text(meta_path.read_text().replace('"notes": "note"', '"notes": "changed"'))
+    assert build() == "0 [(1,)]"
+    (runs / "notes.txt").write_text("more ops notes")
+    assert build() == "0 [(1,)]"  # a stray entry that changed still counts: its stats are all there is
+
+
+def test_without_working_multiprocessing_a_changed_run_is_rendered_in_process(workspace: Path) -> None:
+    """A host without POSIX semaphores (no /dev/shm) cannot start workers: a build after a run changed renders
+    its page in the build process instead of failing."""
+    make_workspace(workspace)
+    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+    meta_path.write_text(meta_path.read_text().replace('"data_source": "synthetic:42"', '"data_source": "csv:x"'))
+    probe = (
+        "import multiprocessing.synchronize as s\n"
+        "def unsupported(*a, **k): raise OSError(38, 'Function not implemented')\n"
+        "s.SemLock.__init__ = unsupported\n"
+        "from peaktrade.cli import main; print(main(['site', 'build']))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+    assert out.stdout.splitlines()[-1] == "0", out.stdout + out.stderr
+    assert "csv:x" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()

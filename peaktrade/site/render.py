@@ -104,7 +104,7 @@ class Build:
             _render_leaves(self, runs, sessions, links)
             return None
         pool = self._pool()
-        workers = self.workers = self._pool_size
+        workers = self.workers = 1 if few else self._pool_size  # few: the worker started early
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
         futures = [
             pool.submit(
@@ -146,13 +146,14 @@ class Build:
         else:
             (self.out / rel).unlink(missing_ok=True)
 
-    def _pool(self, size: int | None = None) -> ProcessPoolExecutor:
-        """The build's worker processes (`size`, default one per core, 2 to 4), started on first use (small builds
-        that change no run page never start any)."""
+    def _pool(self, start: int | None = None) -> ProcessPoolExecutor:
+        """The build's worker processes, one per core (2 to 4), made on first use (small builds that change no run
+        page never start any). `start` of them (default: all) start now, importing what rendering needs while
+        this process gathers; the others start when work for them is submitted."""
         if self._executor is None:
-            self._pool_size = size or min(max(os.cpu_count() or 1, 2), 4)
+            self._pool_size = min(max(os.cpu_count() or 1, 2), 4)
             self._executor = worker_pool(self._pool_size)
-            for _ in range(self._pool_size):  # start every worker now, importing this module, not at the first task
+            for _ in range(start or self._pool_size):
                 self._executor.submit(_ready)
         return self._executor
 
@@ -166,14 +167,20 @@ class Build:
         return runs * 10 + sessions >= self.cfg.site.parallel_min_pages
 
     def _runs_changed(self, old: dict[str, Any]) -> bool:
-        """Has a run's directory changed since the last build (by the stats `site.quiet` took)? Then its page is
-        rendered again, and so is that of a run not built before."""
-        if not self.stamps:
-            return False
+        """Has an entry of the runs directory changed since the last build (by the stats `site.quiet` took)? A
+        run's stats are the start of its fingerprint; those of entries that were no run (a stray file, a damaged
+        run) are kept apart in the manifest, so an unchanged one does not count."""
         built = old["runs"]
-        return any(
-            key is not None and not built.get(name, "").startswith(key + "|") for name, key in self.stamps.items()
-        )
+        others = old.get("unrendered") if isinstance(old.get("unrendered"), dict) else {}
+        for name, key in (self.stamps or {}).items():
+            fp = built.get(name)
+            if not key:
+                continue  # a symlink among the run's files: no stats to compare (the run is read every build)
+            if fp is None and others.get(name) != key:
+                return True
+            if fp is not None and not (isinstance(fp, str) and fp.startswith(key + "|")):
+                return True
+        return False
 
     def _derive_summaries(self, scanned: list) -> Callable[[], None]:
         """Summaries of runs in the original format whose event file is new or changed, derived over the workers
@@ -220,7 +227,10 @@ class Build:
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
         elif not self.full and self._runs_changed(old):
-            self._pool(1)  # one worker renders the changed run pages: pyarrow is imported there, meanwhile
+            try:  # one worker renders the changed run pages: pyarrow is imported there, meanwhile
+                self._pool(1)
+            except OSError:  # no working multiprocessing here (no POSIX semaphores): render them in this process
+                self._executor = None
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         health = model.health(inp)
@@ -274,7 +284,10 @@ class Build:
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
-        self._save_manifest(run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp, problems=seen)
+        unrendered = {name: key for name, key in (self.stamps or {}).items() if name not in run_fps}
+        self._save_manifest(
+            run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp, problems=seen, unrendered=unrendered
+        )
         if self.summaries.entries:  # keyed by absolute run directory
             base = str(Path(self.cfg.paths.runs_dir).absolute())
             self.summaries.forget_missing({os.path.join(base, e.path.name) for e in self._scanned})

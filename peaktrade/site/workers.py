@@ -64,8 +64,10 @@ def _worker_init(parent: int) -> None:
     if os.getppid() != parent:  # the build died before the death signal was armed
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    # The build waits for its workers to exit. Once multiprocessing has flushed what a worker sent back, tearing
-    # down its interpreter (pyarrow's, numpy's) only costs that wait: end the process there.
+    # The build waits for its workers to exit. Once multiprocessing has flushed what a worker sent back (its
+    # result queue is written synchronously), tearing down its interpreter (pyarrow's, numpy's) only costs that
+    # wait: end the process there. Its exit status is then 0 even if its loop failed; the build learns of a
+    # failed worker from the pool (BrokenProcessPool), never from the status.
     atexit.register(_exit_now)
 
 
