@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from peaktrade import monitoring
-from peaktrade.artifacts import RunReader, summaries, summarycache
+from peaktrade.artifacts import RunReader, RunWriter, summaries, summarycache
 from peaktrade.artifacts.summarycache import SummaryCache
 from peaktrade.errors import ArtifactError
 from tests.conftest import run_cli
@@ -229,3 +229,47 @@ def test_derive_does_not_follow_an_event_file_swapped_for_a_symlink_out_of_its_r
     path.symlink_to(outside)
     with pytest.raises(ArtifactError, match="symlink leading out of"):
         summaries.derive(path)
+
+
+_GLANCE_PROBE = """
+import json, sys
+from pathlib import Path
+from peaktrade.artifacts import runmeta
+from peaktrade.artifacts.summarycache import SummaryCache
+cache = SummaryCache(Path(sys.argv[1]))
+out = {}
+for run in map(Path, sys.argv[2:]):
+    meta, _ = runmeta.read_meta(run / "meta.json")
+    totals, last, problems = runmeta.glance(run, meta, cache)
+    out[run.name] = [totals, last, problems]
+print(json.dumps(out, default=lambda v: v.isoformat()))
+print("pyarrow" in sys.modules)
+"""
+
+
+def test_glance_gives_what_the_reader_gives_and_reads_no_event_for_runs_it_knows(tmp_path: Path) -> None:
+    """`runmeta.glance` (the site build's gather) gives a run's totals and newest event as `RunReader` does, and
+    imports no pyarrow for our runs (with events, or with none committed) and for runs in the original format
+    whose summary is kept in state/."""
+    ours = seed_run(tmp_path / "ours", n=30)
+    w = RunWriter.create(tmp_path / "empty", mode="paper", strategy_name="s", symbol="BTC/EUR", timeframe="1m")
+    w.close()
+    old = legacy_run(tmp_path / "old", "20251204_180000_paper_old", 500)
+    state = tmp_path / "state"
+    cache = SummaryCache(state)
+    expected = {}
+    for run in (ours, w.run_dir, old):
+        reader = RunReader(run, summary_cache=cache)
+        expected[run.name] = [reader.totals(), reader.last_event(), reader.problems]
+    cache.save()
+    done = subprocess.run(
+        [sys.executable, "-c", _GLANCE_PROBE, str(state), str(ours), str(w.run_dir), str(old)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    glanced, imported = done.stdout.splitlines()
+    assert json.loads(glanced) == json.loads(json.dumps(expected, default=lambda v: v.isoformat()))
+    assert imported == "False"

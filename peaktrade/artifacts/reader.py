@@ -124,7 +124,7 @@ class RunReader:
         derived = self._summary()
         if derived is not None:
             return dict(derived.last) if derived.last else None
-        rows = self.tail(1).to_pylist()
+        rows = legacy.to_rows(self.tail(1))  # not to_pylist: it imports pandas for zone-aware timestamps
         return rows[-1] if rows else None
 
     def orders(self) -> list[dict[str, Any]]:

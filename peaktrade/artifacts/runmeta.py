@@ -63,21 +63,21 @@ def glance(
     run_dir: Path, meta: dict[str, Any], cache: SummaryCache
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
     """The run's totals, its newest event and the problems met, as `RunReader(run_dir, meta)` gives them, opening
-    no event file when meta.json holds both (ours) or `cache` holds a summary of the event file as it is now
-    (Peak_Trade's). Otherwise (a run with no event yet, a changed event file) a reader reads the events.
+    no event file when meta.json holds both (ours; or says no event is committed yet) or `cache` holds a summary
+    of the event file as it is now (Peak_Trade's). Otherwise (a changed event file, a run without either) a
+    reader reads the events.
 
     Raises `ArtifactError` (a symlink leading out, an unreadable event file), as the reader would."""
     summary = meta.get("summary")
     ours = isinstance(summary, dict) and isinstance(summary.get("totals"), dict)
     if ours and summary.get("last"):
         return dict(summary["totals"]), dict(summary["last"]), []
+    if ours and committed_step(meta) == -1:
+        return dict(summary["totals"]), None, []  # no event committed yet: a reader would clip every one it read
     path = None if ours else event_file(run_dir)
-    if path is not None and cache.fresh(run_dir, path):
+    if path is not None:
         check_links(run_dir)
-        try:
-            kept = cache.get(run_dir, path)
-        except FileNotFoundError:  # replaced since: the reader copes
-            kept = None
+        kept = cache.kept(run_dir, path)
         if kept is not None:
             return dict(kept.totals), dict(kept.last) if kept.last else None, []
     from peaktrade.artifacts.reader import RunReader  # pyarrow: only for runs whose events must be read

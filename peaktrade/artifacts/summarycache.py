@@ -113,16 +113,23 @@ class SummaryCache:
 
     def fresh(self, run_dir: Path, path: Path) -> bool:
         """Is a settled summary of `path` (as it is now) already kept? (False if the file is gone.)"""
+        return self.kept(run_dir, path) is not None
+
+    def kept(self, run_dir: Path, path: Path) -> Summary | None:
+        """The settled summary of `path` (as it is now) if one is kept, else None (also if the file is gone):
+        never derives, so never opens the file. Its `tail` is None unless it was derived in this process."""
         key = str(Path(run_dir).absolute())
         try:
             fp = fingerprint(path)
         except OSError:
-            return False
+            return None
         hit = _MEMORY.get(key)
         if hit is not None and hit.fingerprint == fp and (_settled(fp, hit.derived_ns) or key in self._put):
-            return True
+            return hit
         stored = self.entries.get(key)
-        return stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"])
+        if stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"]):
+            return Summary(fp, stored["totals"], stored["last"], None, stored["derived_ns"])
+        return None
 
     def put(self, run_dir: Path, summary: Summary) -> None:
         """Keep a summary a worker process derived for this job: `get` and `fresh` trust it for as long as this
