@@ -182,12 +182,14 @@ def _build_after_a_change_equals_a_full_build(workspace: Path, change: Callable[
     first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     run_dir = change()
-    probe = (
-        "import sys; from peaktrade.cli import main; rc = main(['site', 'build']); "
-        "print(rc, sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
+    probe = (  # counts the worker processes started (the pool starts them through Process.start)
+        "import sys, multiprocessing.process as mp; started = []; start = mp.BaseProcess.start\n"
+        "mp.BaseProcess.start = lambda self: (started.append(self), start(self))[1]\n"
+        "from peaktrade.cli import main; rc = main(['site', 'build'])\n"
+        "print(rc, len(started), sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
-    assert out.stdout.splitlines()[-1] == "0 []", out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == "0 1 []", out.stdout + out.stderr  # one worker, no pyarrow here
     assert " 1 run pages, 0 session pages re-rendered" in out.stdout, out.stdout
     full = subprocess.run(
         build_cmd("--full", "--out", "full"), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
@@ -236,8 +238,8 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
     (runs / "notes.txt").write_text("ops notes")
     (runs / "empty_run").mkdir()
     probe = (
-        "from peaktrade.site import render; started = []; pool = render.Build._pool\n"
-        "render.Build._pool = lambda self, *a: (self._executor or started.append(a), pool(self, *a))[1]\n"
+        "from peaktrade.site import render; started = []; start = render.Build._start\n"
+        "render.Build._start = lambda self, n: (started.append(n), start(self, n))[1]\n"
         "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, started)"
     )
 
@@ -250,9 +252,9 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
     assert build() == "0 []"  # not quiet (a session is running), but no run changed
     meta_path = runs / "20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
     meta_path.write_text(meta_path.read_text().replace('"notes": "note"', '"notes": "changed"'))
-    assert build() == "0 [(1,)]"
+    assert build() == "0 [1]"
     (runs / "notes.txt").write_text("more ops notes")
-    assert build() == "0 [(1,)]"  # a stray entry that changed still counts: its stats are all there is
+    assert build() == "0 [1]"  # a stray entry that changed still counts: its stats are all there is
 
 
 def test_without_working_multiprocessing_a_changed_run_is_rendered_in_process(workspace: Path) -> None:

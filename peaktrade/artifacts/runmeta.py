@@ -67,7 +67,9 @@ def glance(
     of the event file as it is now (Peak_Trade's). Otherwise (a changed event file, a run without either) a
     reader reads the events.
 
-    Raises `ArtifactError` (a symlink leading out, an unreadable event file), as the reader would."""
+    Raises `ArtifactError` (a symlink leading out, an unreadable event file), as the reader would. One
+    difference: for a run with no event committed, the reader would read (and clip) every uncommitted event, and
+    report damage it met there; here that damage is reported once, by the build that renders the run's page."""
     summary = meta.get("summary")
     ours = isinstance(summary, dict) and isinstance(summary.get("totals"), dict)
     if ours and summary.get("last"):

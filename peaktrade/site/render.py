@@ -89,6 +89,8 @@ class Build:
         self._held: list[tuple[str, bytes]] | None = None  # see _write_leaves
         self._dirs: set[Path] = set()  # directories this build made sure exist
         self._executor: ProcessPoolExecutor | None = None  # see _pool
+        self._early: ProcessPoolExecutor | None = None  # one worker for a few changed runs (see _run)
+        self._no_workers = False  # none can start on this host (see _start)
         self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
         self._pool_size = 0
 
@@ -100,11 +102,15 @@ class Build:
         were rendered here, in this process, and `meanwhile` did not run). Held pages are written only once every
         leaf is on disk: a list never links to a page not written yet."""
         few = len(runs) * 10 + len(sessions) < self.cfg.site.parallel_min_pages
-        if not (runs or sessions) or (few and (self._executor is None or not runs)):
+        if few:
+            pool, workers = self._early, 1  # started when the build began, if a run had changed
+        else:
+            pool = self._pool()
+            workers = self._pool_size
+        if pool is None or (not runs and (few or not sessions)):  # a few session pages: here, as fast as sending
             _render_leaves(self, runs, sessions, links)
             return None
-        pool = self._pool()
-        workers = self.workers = 1 if few else self._pool_size  # few: the worker started early
+        self.workers = workers
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
         futures = [
             pool.submit(
@@ -146,16 +152,28 @@ class Build:
         else:
             (self.out / rel).unlink(missing_ok=True)
 
-    def _pool(self, start: int | None = None) -> ProcessPoolExecutor:
-        """The build's worker processes, one per core (2 to 4), made on first use (small builds that change no run
-        page never start any). `start` of them (default: all) start now, importing what rendering needs while
-        this process gathers; the others start when work for them is submitted."""
-        if self._executor is None:
+    def _pool(self) -> ProcessPoolExecutor | None:
+        """The build's worker processes, one per core (2 to 4), all started on first use (small builds never start
+        any); None where none can start: the caller does the work in this process."""
+        if self._executor is None and not self._no_workers:
             self._pool_size = min(max(os.cpu_count() or 1, 2), 4)
-            self._executor = worker_pool(self._pool_size)
-            for _ in range(start or self._pool_size):
-                self._executor.submit(_ready)
+            self._executor = self._start(self._pool_size)
         return self._executor
+
+    def _start(self, workers: int) -> ProcessPoolExecutor | None:
+        """`workers` processes, each importing what rendering needs at once (not at its first task); None if
+        none can start here (no POSIX semaphores, no process left): then this build works in this process."""
+        pool = None
+        try:
+            pool = worker_pool(workers)
+            for _ in range(workers):
+                pool.submit(_ready)
+        except (OSError, NotImplementedError):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            self._no_workers = True
+            return None
+        return pool
 
     def _many_leaves(self) -> bool:
         """Will a full build render enough pages to use the workers? (Counted from directory listings only.)"""
@@ -195,10 +213,11 @@ class Build:
             path = summarycache.event_file(entry.path)
             if path is not None and not self.summaries.fresh(entry.path, path):
                 todo.append((entry.path, path))
-        if not todo or (self._executor is None and len(todo) * 10 < self.cfg.site.parallel_min_pages):
+        many = len(todo) * 10 >= self.cfg.site.parallel_min_pages
+        pool = self._pool() if many else self._early
+        if not todo or pool is None:
             return lambda: None  # few, and no worker started: the gather derives them as it goes
-        pool = self._pool()
-        chunk = max(1, len(todo) // (self._pool_size * 8))
+        chunk = max(1, len(todo) // (self._pool_size * 8)) if many else len(todo)
         derived = pool.map(_derive_quietly, [path for _, path in todo], chunksize=chunk)  # submitted now
 
         def keep() -> None:
@@ -214,8 +233,9 @@ class Build:
         try:
             return self._run()
         finally:
-            if self._executor is not None:
-                self._executor.shutdown(cancel_futures=True)
+            for pool in (self._executor, self._early):
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
 
     def _run(self) -> BuildResult:
         started = time.perf_counter()
@@ -227,10 +247,7 @@ class Build:
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
         elif not self.full and self._runs_changed(old):
-            try:  # one worker renders the changed run pages: pyarrow is imported there, meanwhile
-                self._pool(1)
-            except OSError:  # no working multiprocessing here (no POSIX semaphores): render them in this process
-                self._executor = None
+            self._early = self._start(1)  # it renders the changed run pages, importing pyarrow meanwhile
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         health = model.health(inp)
