@@ -239,7 +239,7 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
     (runs / "empty_run").mkdir()
     probe = (
         "from peaktrade.site import render; started = []; start = render.Build._start\n"
-        "render.Build._start = lambda self, n: (started.append(n), start(self, n))[1]\n"
+        "render.Build._start = lambda self, n, *a: (started.append(n), start(self, n, *a))[1]\n"
         "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, started)"
     )
 

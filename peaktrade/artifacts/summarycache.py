@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,6 +166,16 @@ class SummaryCache:
         except OSError:
             return
         self.dirty = False
+
+
+def derive_kept(path: Path) -> Summary | None:
+    """In a worker process: `summaries.derive_quietly`, without the tail table, which `SummaryCache` does not keep
+    (sending it back would make the caller import pyarrow to receive it). Defined here, in a module without
+    pyarrow, so that a caller can name it to a worker without importing the deriving module."""
+    from peaktrade.artifacts.summaries import derive_quietly
+
+    summary = derive_quietly(path)
+    return replace(summary, tail=None) if summary is not None else None
 
 
 def _valid_entry(v: Any) -> bool:

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.site import healthview, live, model
 from peaktrade.site.job import BuildResult
 from peaktrade.site.quiet import build_stamp, freshness_limit, json_file
-from peaktrade.site.workers import worker_pool
+from peaktrade.site.workers import warm, worker_pool
 from peaktrade.templating import environment, template_dir, template_hash
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 GEN_VERSION = "1"
 TABLE_ROWS = 25
 API_SESSIONS = 100
+# What a worker imports before its first leaf: this module (jinja2) and `site.runpage` (pyarrow, numpy).
+LEAF_MODULES = ("peaktrade.site.render", "peaktrade.site.runpage")
 ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
 _FINAL = ("completed", "failed", "aborted")
 HEALTH_HISTORY = "api/health/history.json"
@@ -160,14 +162,15 @@ class Build:
             self._executor = self._start(self._pool_size)
         return self._executor
 
-    def _start(self, workers: int) -> ProcessPoolExecutor | None:
-        """`workers` processes, each importing what rendering needs at once (not at its first task); None if
-        none can start here (no POSIX semaphores, no process left): then this build works in this process."""
+    def _start(self, workers: int, modules: tuple[str, ...] = LEAF_MODULES) -> ProcessPoolExecutor | None:
+        """`workers` processes, each importing `modules` at once, not at its first task (which then takes the
+        time of its work only); None if none can start here (no POSIX semaphores, no process left): then this
+        build works in this process."""
         pool = None
         try:
             pool = worker_pool(workers)
             for _ in range(workers):
-                pool.submit(_ready)
+                pool.submit(warm, *modules)
         except (OSError, NotImplementedError):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -218,7 +221,7 @@ class Build:
         if not todo or pool is None:
             return lambda: None  # few, and no worker started: the gather derives them as it goes
         chunk = max(1, len(todo) // (self._pool_size * 8)) if many else len(todo)
-        derived = pool.map(_derive_quietly, [path for _, path in todo], chunksize=chunk)  # submitted now
+        derived = pool.map(summarycache.derive_kept, [path for _, path in todo], chunksize=chunk)  # submitted now
 
         def keep() -> None:
             for (run_dir, _), summary in zip(todo, derived):
@@ -247,7 +250,9 @@ class Build:
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
         elif not self.full and self._runs_changed(old):
-            self._early = self._start(1)  # it renders the changed run pages, importing pyarrow meanwhile
+            # It derives the summaries of changed runs in the original format (first: the gather waits for them),
+            # then renders the changed run pages; it imports pyarrow meanwhile.
+            self._early = self._start(1, ("peaktrade.artifacts.summaries",))
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         health = model.health(inp)
@@ -337,6 +342,8 @@ class Build:
         cache.save()
         self._scanned = scan.runs
         derived = self._derive_summaries(scan.runs)  # in the workers, while this process reads the registry
+        if self._early is not None:  # after those, the early worker prepares for the run pages
+            self._early.submit(warm, *LEAF_MODULES)
         index = Path(cfg.paths.state_dir) / "registry-index.json"
         reg = registry.scan(cfg.paths.registry_dir, index, taken=self.records)
         problems += reg.problems
@@ -771,29 +778,12 @@ def _leaf_worker(
     return b.written, b.late_problems
 
 
-def _derive_quietly(path: Path) -> summarycache.Summary | None:
-    """In a worker: `summaries.derive_quietly` without the tail table, which the build does not use (sending it
-    back would make the build process import pyarrow to receive it)."""
-    from peaktrade.artifacts.summaries import derive_quietly
-
-    summary = derive_quietly(path)
-    return replace(summary, tail=None) if summary is not None else None
-
-
 def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """`health` as the pages show it: with the build's problems, which make it at least degraded."""
     shown = dict(health, problems=list(problems))
     if problems:
         shown["status"] = healthview.worst(health["status"], "degraded")
     return shown
-
-
-def _ready() -> int:
-    """A worker's first task: import what rendering leaves needs (this module, jinja2; `site.runpage`, pyarrow,
-    numpy) ahead of the work, while the build gathers."""
-    from peaktrade.site import runpage  # noqa: F401
-
-    return os.getpid()
 
 
 def _settled(inp: model.SiteInput, health: dict[str, Any]) -> tuple[bool, float | None]:

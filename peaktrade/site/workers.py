@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,13 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
+
+
+def warm(*modules: str) -> int:
+    """A worker's first task: import `modules` (and all they import) before the work that needs them arrives."""
+    for name in modules:
+        import_module(name)
+    return os.getpid()
 
 
 def remove_temps(directory: Path, *, prefix: str | tuple[str, ...] | None = None) -> int:
