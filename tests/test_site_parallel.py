@@ -274,3 +274,31 @@ def test_without_working_multiprocessing_a_changed_run_is_rendered_in_process(wo
     out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
     assert out.stdout.splitlines()[-1] == "0", out.stdout + out.stderr
     assert "csv:x" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+
+
+def test_a_killed_early_worker_costs_only_time(workspace: Path) -> None:
+    """The early worker killed with SIGKILL (as the out-of-memory killer would) before it renders: the build renders
+    the changed run page itself, says so, and exits 0; the next build is clean."""
+    make_workspace(workspace)
+    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+    meta_path.write_text(meta_path.read_text().replace('"data_source": "synthetic:42"', '"data_source": "csv:y"'))
+    probe = (
+        "import os, signal, time\n"
+        "from peaktrade.site import render\n"
+        "leaves = render.Build._write_leaves\n"
+        "def kill_then_render(self, *a):\n"
+        "    for pid in list(self._early._processes):\n"
+        "        os.kill(pid, signal.SIGKILL)\n"
+        "    time.sleep(0.5)\n"
+        "    return leaves(self, *a)\n"
+        "render.Build._write_leaves = kill_then_render\n"
+        "from peaktrade.cli import main; print(main(['site', 'build']))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+    assert out.stdout.splitlines()[-1] == "0", out.stdout + out.stderr
+    assert "a worker process of this build died" in out.stdout + out.stderr
+    assert "csv:y" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+    again = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "worker process" not in again.stdout + again.stderr, again.stdout

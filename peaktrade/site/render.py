@@ -19,6 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -114,26 +115,35 @@ class Build:
             return None
         self.workers = workers
         chunks = [(runs[i::workers], sessions[i::workers]) for i in range(workers)]
-        futures = [
-            pool.submit(
-                _leaf_worker,
-                self.cfg,
-                self.out,
-                self.now,
-                self.base,
-                r,
-                s,
-                links,
-                {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
-                {e["_file"]: self.parsed[e["_file"]] for e in s if e["_file"] in self.parsed},
-            )
-            for r, s in chunks
-        ]
         self._held = []
         try:
-            meanwhile()
-            for future in futures:
-                written, problems = future.result()
+            try:
+                futures = [
+                    pool.submit(
+                        _leaf_worker,
+                        self.cfg,
+                        self.out,
+                        self.now,
+                        self.base,
+                        r,
+                        s,
+                        links,
+                        {i.run_id: self.alerts_by_run[i.run_id] for i in r if i.run_id in self.alerts_by_run},
+                        {e["_file"]: self.parsed[e["_file"]] for e in s if e["_file"] in self.parsed},
+                    )
+                    for r, s in chunks
+                ]
+                meanwhile()
+                done = [future.result() for future in futures]
+            except BrokenExecutor as exc:  # a worker died (killed, out of memory): every leaf is rendered here,
+                self._held = None  # the lists by the caller, after them
+                self.late_problems.append(
+                    f"a worker process of this build died ({exc}); its pages were rendered by the build process. "
+                    "If this repeats, look for the out-of-memory killer in the kernel log (dmesg)"
+                )
+                _render_leaves(self, runs, sessions, links)
+                return None
+            for written, problems in done:
                 self.written += written
                 self.late_problems += problems
             return self._held
@@ -224,9 +234,12 @@ class Build:
         derived = pool.map(summarycache.derive_kept, [path for _, path in todo], chunksize=chunk)  # submitted now
 
         def keep() -> None:
-            for (run_dir, _), summary in zip(todo, derived):
-                if summary is not None:
-                    self.summaries.put(run_dir, summary)
+            try:
+                for (run_dir, _), summary in zip(todo, derived):
+                    if summary is not None:
+                        self.summaries.put(run_dir, summary)
+            except BrokenExecutor:  # a worker died: the gather derives what is missing as it goes
+                pass
 
         return keep
 
@@ -343,7 +356,10 @@ class Build:
         self._scanned = scan.runs
         derived = self._derive_summaries(scan.runs)  # in the workers, while this process reads the registry
         if self._early is not None:  # after those, the early worker prepares for the run pages
-            self._early.submit(warm, *LEAF_MODULES)
+            try:
+                self._early.submit(warm, *LEAF_MODULES)
+            except BrokenExecutor:  # it died: the run pages are rendered here (`_write_leaves`)
+                pass
         index = Path(cfg.paths.state_dir) / "registry-index.json"
         reg = registry.scan(cfg.paths.registry_dir, index, taken=self.records)
         problems += reg.problems
