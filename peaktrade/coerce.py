@@ -253,13 +253,9 @@ def meta(data: Any, path: Path | str) -> tuple[dict[str, Any], list[str]]:
         s.mapping("last")
         totals = s.out.get("totals")
         if isinstance(totals, dict):
-            t = _Fields(path, totals, "summary.totals.")
-            for key in TOTALS_INTS:
-                t.integer(key)
-            for key in TOTALS_FLOATS:
-                t.number(key)
-            if t.problems:  # partial totals would lie: derive them from the events instead
-                s.problems += t.problems
+            problems = run_totals(totals, path, "summary.totals.")[1]
+            if problems:  # partial totals would lie: derive them from the events instead
+                s.problems += problems
                 s.problems.append(f"{path}: summary.totals ignored; totals are computed from the events")
                 s.out.pop("totals")
         last = s.out.get("last")
@@ -269,6 +265,17 @@ def meta(data: Any, path: Path | str) -> tuple[dict[str, Any], list[str]]:
         f.out["summary"] = s.out
         f.problems += s.problems
     return f.out, f.problems
+
+
+def run_totals(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """A run's whole-run totals (meta's `summary.totals`, or a kept summary's): counts are integers, the rest
+    finite numbers."""
+    t = _Fields(path, data, prefix)
+    for key in TOTALS_INTS:
+        t.integer(key)
+    for key in TOTALS_FLOATS:
+        t.number(key)
+    return t.out, t.problems
 
 
 def event_row(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tuple[dict[str, Any], list[str]]:

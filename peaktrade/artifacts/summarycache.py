@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peaktrade import coerce
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_json
 from peaktrade.safeio import UnreadableFile, load_json_object
@@ -80,7 +81,8 @@ class SummaryCache:
             data = load_json_object(self.path, 256 * 1024 * 1024, fix="it is rebuilt")
             if data.get("version") != _VERSION or not isinstance(data.get("runs"), dict):
                 raise UnreadableFile(f"{self.path}: unknown layout (version {data.get('version')!r})")
-            entries = {k: v for k, v in data["runs"].items() if _valid_entry(v)}
+            # an entry that is no summary (damaged, or tampered with) is dropped: its run is derived again
+            entries = {k: v for k, v in data["runs"].items() if _valid_entry(v) and _sound(v, self.path)}
         except FileNotFoundError:
             return
         except UnreadableFile as exc:
@@ -187,6 +189,13 @@ def _valid_entry(v: Any) -> bool:
         and isinstance(v.get("last"), dict | type(None))
         and isinstance(v.get("derived_ns"), int)
     )
+
+
+def _sound(v: dict[str, Any], path: Path) -> bool:
+    """Do an entry's totals and last event hold what the pages expect, field by field (as meta.json's would)?"""
+    if coerce.run_totals(v["totals"], path)[1]:
+        return False
+    return v["last"] is None or not coerce.event_row(v["last"], path)[1]
 
 
 def _settled(fp: Fingerprint, derived_ns: int) -> bool:

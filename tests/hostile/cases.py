@@ -243,6 +243,40 @@ def _manifest(root: Path, data: bytes | str | object) -> None:
     _write(root, "state/site-manifest.json", data)
 
 
+def _summary_cache(root: Path, totals: object, last: object) -> None:
+    """state/run-summaries.json whose entry matches the Peak_Trade run's event file (so it is used) but holds
+    `totals` and `last`."""
+    run = root / "live_runs" / LEGACY
+    st = os.stat(run / "events.csv")
+    fp = ["events.csv", st.st_size, st.st_mtime_ns, st.st_ino]
+    entry = {"fp": fp, "totals": totals, "last": last, "derived_ns": st.st_mtime_ns + 10**10}
+    _write(root, "state/run-summaries.json", {"version": 1, "runs": {str(run.absolute()): entry}})
+
+
+def _built_then(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """A site built once, then its manifest (still matching this build's code and settings) changed by `change`,
+    and one run's meta.json edited, so the next build compares the two."""
+
+    def damage(root: Path) -> None:
+        from peaktrade import config, site
+
+        site.build(config.load(None))
+        path = root / "state/site-manifest.json"
+        manifest = json.loads(path.read_text())
+        change(manifest)
+        path.write_text(json.dumps(manifest))
+        meta = root / "live_runs" / RUN_A / "meta.json"
+        meta.write_text(meta.read_text().replace('"notes": "note"', '"notes": "edited"'))
+
+    return damage
+
+
+def _hostile_fingerprints(manifest: dict) -> None:
+    junk = (5, None, ["x"], {"a": 1}, "junk|", "")
+    manifest["runs"] = {name: junk[i % len(junk)] for i, name in enumerate(manifest["runs"])}
+    manifest["unrendered"] = {"notes.txt": [1], RUN_A: 5}
+
+
 def _nan_events() -> pa.Table:
     from peaktrade.artifacts.schema import EVENT_SCHEMA
     from tests.conftest import event
@@ -659,6 +693,24 @@ CASES: list[Case] = [
         "manifest_wrong_structure", lambda r: _manifest(r, {"signature": {}, "runs": 5}), "state/site-manifest.json"
     ),
     Case("manifest_is_directory", lambda r: _directory(r, "state/site-manifest.json"), "state/site-manifest.json"),
+    # a manifest of this very build, its fingerprints then replaced: only pages are re-rendered, nothing to name
+    Case("manifest_hostile_fingerprints", _built_then(_hostile_fingerprints), None),
+    Case("manifest_unrendered_not_a_map", _built_then(lambda m: m.update(unrendered="x")), None),
+    Case(
+        "summary_cache_garbage", lambda r: _write(r, "state/run-summaries.json", b"\xff{"), "state/run-summaries.json"
+    ),
+    Case(
+        "summary_cache_wrong_structure",
+        lambda r: _write(r, "state/run-summaries.json", {"version": 1, "runs": {"x": {"fp": 5}}}),
+        None,  # entries that are not summaries are dropped as they are read
+    ),
+    Case(
+        "summary_cache_tampered_entry",
+        lambda r: _summary_cache(
+            r, {"steps": "x", "orders": [1], "max_drawdown": 1e400}, {"ts_bar": 5, "equity": "x"}
+        ),
+        None,
+    ),
     Case("scan_cache_is_directory", lambda r: _directory(r, "state/run-scan.json"), "state/run-scan.json"),
     Case("quiet_record_is_directory", lambda r: _directory(r, "state/site-quiet.json"), "state/site-quiet.json"),
     Case("scan_cache_garbage", lambda r: _write(r, "state/run-scan.json", b"{\x00"), "state/run-scan.json"),
