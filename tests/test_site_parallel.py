@@ -34,6 +34,21 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "SOURCE_DATE_EPOCH": FIXED_EPOCH}
 
 
+def run_python(code: str, workspace: Path) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter in the workspace: a probe around the real CLI."""
+    return subprocess.run([sys.executable, "-c", code], cwd=workspace, env=env(), capture_output=True, text=True)
+
+
+def _built_then_source_changed(workspace: Path, source: str) -> Path:
+    """The fixture built once, then one run's `data_source` changed to `source`; returns that run's page."""
+    make_workspace(workspace)
+    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+    meta_path.write_text(meta_path.read_text().replace('"data_source": "synthetic:42"', f'"data_source": "{source}"'))
+    return workspace / "site/runs" / f"{meta_path.parent.name}.html"
+
+
 def add_sessions(workspace: Path, n: int) -> None:
     reg = workspace / "reports/experiments/live_sessions"
     for i in range(n):
@@ -188,7 +203,7 @@ def _build_after_a_change_equals_a_full_build(workspace: Path, change: Callable[
         "from peaktrade.cli import main; rc = main(['site', 'build'])\n"
         "print(rc, len(started), sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+    out = run_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0 1 []", out.stdout + out.stderr  # one worker, no pyarrow here
     assert " 1 run pages, 0 session pages re-rendered" in out.stdout, out.stdout
     full = subprocess.run(
@@ -244,7 +259,7 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
     )
 
     def build() -> str:
-        out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+        out = run_python(probe, workspace)
         assert out.returncode == 0, out.stderr
         return out.stdout.splitlines()[-1]
 
@@ -260,30 +275,22 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
 def test_without_working_multiprocessing_a_changed_run_is_rendered_in_process(workspace: Path) -> None:
     """A host without POSIX semaphores (no /dev/shm) cannot start workers: a build after a run changed renders
     its page in the build process instead of failing."""
-    make_workspace(workspace)
-    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
-    meta_path.write_text(meta_path.read_text().replace('"data_source": "synthetic:42"', '"data_source": "csv:x"'))
+    page = _built_then_source_changed(workspace, "csv:x")
     probe = (
         "import multiprocessing.synchronize as s\n"
         "def unsupported(*a, **k): raise OSError(38, 'Function not implemented')\n"
         "s.SemLock.__init__ = unsupported\n"
         "from peaktrade.cli import main; print(main(['site', 'build']))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+    out = run_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0", out.stdout + out.stderr
-    assert "csv:x" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+    assert "csv:x" in page.read_text()
 
 
 def test_a_killed_early_worker_costs_only_time(workspace: Path) -> None:
     """The early worker killed with SIGKILL (as the out-of-memory killer would) before it renders: the build renders
     the changed run page itself, says so, and exits 0; the next build is clean."""
-    make_workspace(workspace)
-    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    meta_path = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
-    meta_path.write_text(meta_path.read_text().replace('"data_source": "synthetic:42"', '"data_source": "csv:y"'))
+    page = _built_then_source_changed(workspace, "csv:y")
     probe = (
         "import os, signal, time\n"
         "from peaktrade.site import render\n"
@@ -296,9 +303,9 @@ def test_a_killed_early_worker_costs_only_time(workspace: Path) -> None:
         "render.Build._write_leaves = kill_then_render\n"
         "from peaktrade.cli import main; print(main(['site', 'build']))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=workspace, env=env(), capture_output=True, text=True)
+    out = run_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0", out.stdout + out.stderr
     assert "a worker process of this build died" in out.stdout + out.stderr
-    assert "csv:y" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+    assert "csv:y" in page.read_text()
     again = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "worker process" not in again.stdout + again.stderr, again.stdout

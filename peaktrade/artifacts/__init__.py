@@ -4,8 +4,7 @@ The names below are loaded on first use (PEP 562): most of the package needs pya
 it (`scancache`, used by the quiet `site build`) must be importable without paying for it.
 """
 
-from importlib import import_module
-from typing import Any
+from peaktrade.lazy import loader
 
 _HOME = {
     "RunEntry": "catalog",
@@ -29,11 +28,4 @@ _HOME = {
 
 __all__ = sorted(_HOME)
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _HOME)

@@ -98,19 +98,12 @@ class SummaryCache:
         """
         key = str(Path(run_dir).absolute())
         fp = fingerprint(path)
-        hit = _MEMORY.get(key)
-        if hit is not None and hit.tail is None and need_tail:
-            hit = None  # kept without its tail (derived in a worker process)
-        if hit is not None and hit.fingerprint == fp and (_settled(fp, hit.derived_ns) or key in self._put):
-            _MEMORY.move_to_end(key)
-            return hit
-        stored = self.entries.get(key)
-        if not need_tail and stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"]):
-            return Summary(fp, stored["totals"], stored["last"], None, stored["derived_ns"])
-        from peaktrade.artifacts.summaries import derive  # pyarrow: only for a file that changed
+        summary = self._lookup(key, fp, need_tail)
+        if summary is None:
+            from peaktrade.artifacts.summaries import derive  # pyarrow: only for a file that changed
 
-        summary = derive(path, fp)
-        self._keep(str(Path(run_dir).absolute()), summary)
+            summary = derive(path, fp)
+            self._keep(key, summary)
         return summary
 
     def fresh(self, run_dir: Path, path: Path) -> bool:
@@ -120,16 +113,22 @@ class SummaryCache:
     def kept(self, run_dir: Path, path: Path) -> Summary | None:
         """The settled summary of `path` (as it is now) if one is kept, else None (also if the file is gone):
         never derives, so never opens the file. Its `tail` is None unless it was derived in this process."""
-        key = str(Path(run_dir).absolute())
         try:
             fp = fingerprint(path)
         except OSError:
             return None
+        return self._lookup(str(Path(run_dir).absolute()), fp, need_tail=False)
+
+    def _lookup(self, key: str, fp: Fingerprint, need_tail: bool) -> Summary | None:
+        """The summary kept for the event file whose fingerprint is now `fp`: settled, or put by this job; only an
+        in-process one (not derived in a worker) has the tail `need_tail` asks for."""
         hit = _MEMORY.get(key)
-        if hit is not None and hit.fingerprint == fp and (_settled(fp, hit.derived_ns) or key in self._put):
+        usable = hit is not None and (hit.tail is not None or not need_tail)
+        if usable and hit.fingerprint == fp and (_settled(fp, hit.derived_ns) or key in self._put):
+            _MEMORY.move_to_end(key)
             return hit
         stored = self.entries.get(key)
-        if stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"]):
+        if not need_tail and stored is not None and tuple(stored["fp"]) == fp and _settled(fp, stored["derived_ns"]):
             return Summary(fp, stored["totals"], stored["last"], None, stored["derived_ns"])
         return None
 
