@@ -64,6 +64,9 @@ _FLOAT_MAX = int(sys.float_info.max)
 def is_number(value: Any) -> bool:
     """A finite int or float (bool is not a number here). JSON integers are unbounded: one past the float range
     would overflow wherever it is formatted or added to a float, so it is no number either."""
+    kind = type(value)
+    if kind is float or kind is int:  # the usual: no subclass, checked without isinstance
+        return math.isfinite(value) if kind is float else -_FLOAT_MAX <= value <= _FLOAT_MAX
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, int) and not isinstance(value, bool) and -_FLOAT_MAX <= value <= _FLOAT_MAX
@@ -74,14 +77,18 @@ MAX_DEPTH = 64
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """Is `value` nested deeper than `limit` lists/objects? Iterative: never a RecursionError itself."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:  # the lists and objects `depth` levels down, one level at a time
+        if depth > limit:
+            return True
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        depth += 1
     return False
 
 
@@ -282,16 +289,21 @@ def event_row(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tu
     """One event as a dict (meta's `summary.last`): times as text, numbers finite, flags bool."""
     f = _Fields(path, data, prefix)
     for key, value in data.items():
-        if key in EVENT_TIMES:
+        if value is None:
+            continue  # missing, whatever the field
+        if key in _EVENT_TIMES:
             f.time(key)
-        elif key in EVENT_TEXT:
+        elif key in _EVENT_TEXT:
             f.text(key)
-        elif key in EVENT_BOOLS:
-            if value is not None and not isinstance(value, bool):
+        elif key in _EVENT_BOOLS:
+            if not isinstance(value, bool):
                 f.drop(key, value, "true or false")
-        elif value is not None and not is_number(value):
+        elif not is_number(value):
             f.drop(key, value, "a finite number")
     return f.out, f.problems
+
+
+_EVENT_TIMES, _EVENT_TEXT, _EVENT_BOOLS = frozenset(EVENT_TIMES), frozenset(EVENT_TEXT), frozenset(EVENT_BOOLS)
 
 
 def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list[str]]:

@@ -82,7 +82,11 @@ def load_json(
     path: Path, max_bytes: int = MAX_JSON_BYTES, *, fix: str = "remove or rewrite it", within: Path | None = None
 ) -> Any:
     """Parse a JSON file tolerantly (see `loads`); `UnreadableFile` names the file, the problem and `fix`."""
-    data = read_bytes(path, max_bytes, within=within)
+    return parse_json(path, read_bytes(path, max_bytes, within=within), fix=fix)
+
+
+def parse_json(path: Path, data: bytes, *, fix: str = "remove or rewrite it") -> Any:
+    """`load_json` of the bytes `data`, read from `path`."""
     try:
         return loads(data)
     except UnicodeDecodeError:

@@ -5,6 +5,7 @@ Inputs are registry records, run snapshots and event tables already loaded; noth
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -89,8 +90,9 @@ def sessions_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Count, status distribution, realized PnL per mode (never summed across modes), average max drawdown,
     first and last start. The same function feeds `report sessions` and (as `index_summary`) the site's stats."""
     records = list(records)
+    starts = [ts for ts in map(_start_time, (r.get("started_at") for r in records)) if ts]
     return _summary(
-        records, [_metric(r, "realized_pnl") for r in records], [_metric(r, "max_drawdown") for r in records]
+        records, [_metric(r, "realized_pnl") for r in records], [_metric(r, "max_drawdown") for r in records], starts
     )
 
 
@@ -99,21 +101,28 @@ def index_summary(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     entry (the site computes this over 10,000 entries on every build)."""
     entries = list(entries)
     pnls = list(map(_number, (e.get("realized_pnl") for e in entries)))
-    return _summary(entries, pnls, list(map(_number, (e.get("max_drawdown") for e in entries))))
+    # first and last by `_started`, the start time the index parsed: two parsed here, not 10,000
+    ends = (min(entries, key=_STARTED), max(entries, key=_STARTED)) if entries else ()
+    starts = [ts for ts in (_start_time(e.get("started_at")) for e in ends) if ts]
+    return _summary(entries, pnls, list(map(_number, (e.get("max_drawdown") for e in entries))), starts)
+
+
+_STARTED = operator.itemgetter("_started")
 
 
 def _number(value: Any) -> int | float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _summary(records: list[Mapping[str, Any]], pnls: list[Any], dds: list[Any]) -> dict[str, Any]:
+def _summary(
+    records: list[Mapping[str, Any]], pnls: list[Any], dds: list[Any], starts: list[datetime]
+) -> dict[str, Any]:
     pnl: dict[str, float] = {}
     for r, value in zip(records, pnls):
         if value is not None:
             mode = r.get("mode") or "unknown"
             pnl[mode] = pnl.get(mode, 0.0) + value
     dds = [dd for dd in dds if dd is not None]
-    starts = [ts for ts in map(_start_time, (r.get("started_at") for r in records)) if ts]
     return {
         "num_sessions": len(records),
         "by_status": dict(sorted(Counter(r.get("status") or "unknown" for r in records).items())),

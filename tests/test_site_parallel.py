@@ -189,6 +189,9 @@ def test_a_problem_found_while_rendering_leaves_reaches_every_page_header(worksp
         assert "health: DEGRADED" in index, out
         header = index[index.index('class="badge st-') : index.index("</a>", index.index('class="badge st-'))]
         assert header in sessions, out  # the same badge, problem count included
+        assert header in (site / "runs/index.html").read_text(), out  # rendered meanwhile too
+        health = json.loads((site / "api/health.json").read_text())
+        assert any("orders.jsonl" in p for p in health["problems"]), out
 
 
 def _build_after_a_change_equals_a_full_build(workspace: Path, change: Callable[[], Path]) -> Path:
@@ -228,6 +231,22 @@ def test_one_changed_run_is_rendered_by_one_worker_and_the_build_imports_no_pyar
 
     _build_after_a_change_equals_a_full_build(workspace, change)
     assert "kraken-csv:XBTEUR_1.csv" in (workspace / "site/runs" / f"{meta_path.parent.name}.html").read_text()
+
+
+def test_live_track_is_written_after_the_run_pages_whose_sparklines_it_shows(workspace: Path) -> None:
+    """The summary pages are rendered while the worker renders the changed run's page; `index.html` shows the
+    sparkline that page writes, so it waits for it."""
+    make_workspace(workspace)
+    run_dir = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001"
+
+    def change() -> Path:
+        (workspace / "site/api/runs" / run_dir.name / "sparkline.json").unlink()  # written again with its page
+        meta = json.loads((run_dir / "meta.json").read_text())
+        (run_dir / "meta.json").write_text(json.dumps({**meta, "notes": "changed"}))
+        return run_dir
+
+    _build_after_a_change_equals_a_full_build(workspace, change)  # index.html included
+    assert '<svg class="spark"' in (workspace / "site/index.html").read_text()
 
 
 def test_a_run_in_the_original_format_rewritten_is_summarized_by_the_worker(workspace: Path) -> None:

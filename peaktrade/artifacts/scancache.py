@@ -21,7 +21,7 @@ from peaktrade import coerce
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
 from peaktrade.errors import ArtifactError
-from peaktrade.safeio import MAX_JSON_BYTES, UnreadableFile, load_json
+from peaktrade.safeio import MAX_JSON_BYTES, UnreadableFile, parse_json, read_bytes
 
 FILE = "run-scan.json"
 VERSION = 1
@@ -51,9 +51,11 @@ class ScanCache:
         self.problems: list[str] = []
         self._runs: dict[str, list] = {}
         self._used: set[str] = set()
+        self._lines: dict[str, bytes] = {}  # run -> its line as read, written back as is while the run is unchanged
         self._dirty = False
         try:
-            doc = load_json(self.path)
+            data = read_bytes(self.path)
+            doc = parse_json(self.path, data)
         except FileNotFoundError:
             return
         except UnreadableFile as exc:
@@ -67,6 +69,7 @@ class ScanCache:
             self._corrupt(f"{self.path}: corrupt run scan cache")
             return
         self._runs = runs
+        self._lines = _lines(data, runs)
 
     def get(self, name: str, key: str | None, meta_path: Path | str) -> tuple[dict[str, Any], list[str]] | None:
         """The parsed meta.json of run `name` and its problems, if its files still have stats `key`."""
@@ -87,6 +90,7 @@ class ScanCache:
         if key is None:
             return
         self._runs[name] = [key, meta, problems]
+        self._lines.pop(name, None)
         self._used.add(name)
         self._dirty = True
 
@@ -97,8 +101,9 @@ class ScanCache:
             self._dirty = True
         if not self._dirty:
             return
-        # ASCII, escaped: a meta.json may hold a lone surrogate (a valid JSON escape), which UTF-8 cannot encode
-        data = (coerce.strict_json({"version": VERSION, "runs": self._runs}, sort_keys=True) + "\n").encode()
+        names = sorted(self._runs)
+        lines = [self._lines.get(name) or _line(name, self._runs[name]) for name in names]
+        data = b"".join((_HEAD, b",\n".join(lines), _TAIL))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if len(data) > MAX_JSON_BYTES:  # more than a scan reads: no cache rather than a "corrupt" one every scan
@@ -113,6 +118,31 @@ class ScanCache:
         if not self.problems:  # said once per scan
             self.problems.append(f"{problem}; rebuilt (it only saves reading meta.json files again)")
         self._dirty = True
+
+
+# One run a line: a save encodes only the runs scanned afresh (1,000 metas took 40 ms to encode on every build).
+_HEAD = b'{"version":%d,"runs":{\n' % VERSION
+_TAIL = b"\n}}\n"
+
+
+def _line(name: str, entry: list) -> bytes:
+    # ASCII, escaped: a meta.json may hold a lone surrogate (a valid JSON escape), which UTF-8 cannot encode
+    return (coerce.strict_json(name) + ":" + coerce.strict_json(entry, sort_keys=True)).encode()
+
+
+def _lines(data: bytes, runs: dict[str, list]) -> dict[str, bytes]:
+    """Each run's line in `data`, if the file is laid out as `save` writes it (one run a line, in the order
+    parsed); else none (each run is then encoded again)."""
+    lines = data.split(b"\n")
+    if len(lines) != len(runs) + 3 or lines[0] + b"\n" != _HEAD or lines[-2:] != [b"}}", b""]:
+        return {}
+    found = {}
+    for name, line in zip(runs, lines[1:-2]):
+        line = line.removesuffix(b",")
+        if not line.startswith(coerce.strict_json(name).encode() + b":"):
+            return {}
+        found[name] = line
+    return found
 
 
 def _sound(value: Any) -> bool:

@@ -14,11 +14,12 @@ are removed by the next one (`site.job`, which also records each build in `state
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -300,22 +301,32 @@ class Build:
             {e["session_id"] for e in inp.sessions},
             {r.run_id: self.live[r.run_id] for r in inp.runs},
         )
-        registry_fp = str(sorted(session_fps.items()))
+        registry_fp = _digest(json.dumps(session_fps, sort_keys=True))  # the session lists show these
         lists_due = self.full or old.get("registry") != registry_fp
         badge = health["status"]
-        # The session lists link to session pages and carry the health header: while the workers render leaves,
-        # render them with the header they get if no leaf finds a problem; kept only if none does.
+        history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
+        inp.problems += history.problems
+        # The session lists and the summary pages link to leaves and carry the health header: while the workers
+        # render leaves, render them with the header they get if no leaf finds a problem; kept only if none does.
         early = _with_problems(health, inp.problems)
-        held = self._write_leaves(
-            changed_runs, changed_sessions, links, lambda: self._session_lists(inp, early) if lists_due else None
-        )
+        newest: list[_Newest] = []
+
+        def meanwhile() -> None:
+            with self._header(early):
+                if lists_due:
+                    self._write_session_lists(inp)
+                newest.append(self._write_summaries(inp, early, history))
+
+        held = self._write_leaves(changed_runs, changed_sessions, links, meanwhile)
         inp.problems += self.late_problems
         health.update(_with_problems(health, inp.problems))
-        if lists_due and held is not None and not self.late_problems:
+        if held is not None and not self.late_problems:
             self._write_held(held)
-        elif lists_due:
-            self._write_session_lists(inp)
-        self._write_summaries(inp, health)
+        else:
+            if lists_due:
+                self._write_session_lists(inp)
+            newest[:] = [self._write_summaries(inp, health, history)]
+        self._write_index(inp, newest[0])  # last: its sparklines are written with the run pages
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
@@ -502,12 +513,13 @@ class Build:
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
         )
 
-    def _session_lists(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
-        """`_write_session_lists` with `health` in the page header."""
+    @contextlib.contextmanager
+    def _header(self, health: dict[str, Any]) -> Iterator[None]:
+        """Pages rendered meanwhile carry `health` in their header."""
         base = self.base
         self.base = {**base, "health": health}
         try:
-            self._write_session_lists(inp)
+            yield
         finally:
             self.base = base
 
@@ -590,12 +602,10 @@ class Build:
                 if path.relative_to(base).as_posix() not in files:
                     self._remove(path.relative_to(self.out).as_posix())
 
-    def _write_summaries(self, inp: model.SiteInput, health: dict[str, Any]) -> None:
-        history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
-        inp.problems += history.problems
-        health["problems"] += history.problems
-        if history.problems:
-            health["status"] = healthview.worst(health["status"], "degraded")
+    def _write_summaries(
+        self, inp: model.SiteInput, health: dict[str, Any], history: healthlog.HealthHistory
+    ) -> _Newest:
+        """The pages and JSON files that summarize everything, but `index.html`; returns what that shows."""
         newest = inp.sessions[:API_SESSIONS]
         records = [r for r in (self._record(inp, e) for e in newest) if r is not None]
         api_sessions = [views.live_session_summary(r) for r in records]
@@ -633,9 +643,13 @@ class Build:
             alert_runs=sorted({a["run_id"] for a in inp.alerts if a.get("run_id")}),
             run_ids={r.run_id for r in inp.runs},
         )
+        return _Newest(api_sessions, records, stats)
+
+    def _write_index(self, inp: model.SiteInput, newest: _Newest) -> None:
+        """Live-Track, `index.html`: written last, after the run pages whose sparklines it shows."""
         stale_min = self.cfg.live_monitoring.stale_min_seconds
         table = []
-        for row, record in zip(api_sessions[:TABLE_ROWS], records):
+        for row, record in zip(newest.sessions[:TABLE_ROWS], newest.records):
             run_live = self.live.get(str(row.get("run_id")))
             shown = live.with_live(row, run_live, live.session_state(record, run_live, inp.now, stale_min))
             shown["spark"] = self._sparkline(str(row.get("run_id"))) if run_live is not None else []
@@ -658,7 +672,7 @@ class Build:
             tile_run=tile_run.run_id if tile_run else None,
             table=table,
             total_sessions=len(inp.sessions),
-            stats=stats,
+            stats=newest.stats,
             stale_runs=stale_runs,
         )
 
@@ -756,6 +770,15 @@ class Build:
             write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
         except IsADirectoryError:
             pass  # named by `_load_manifest`: every build renders every page until it is removed
+
+
+@dataclass(frozen=True)
+class _Newest:
+    """What the summaries show of the newest sessions, for `index.html`."""
+
+    sessions: list[dict[str, Any]]  # the newest API_SESSIONS, as api/live_sessions.json lists them
+    records: list[dict[str, Any]]  # their records
+    stats: dict[str, Any]
 
 
 @dataclass(frozen=True)
