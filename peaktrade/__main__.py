@@ -1,3 +1,3 @@
-from peaktrade.cli import main
+from peaktrade.cli import run
 
-raise SystemExit(main())
+run()

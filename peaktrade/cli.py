@@ -6,6 +6,7 @@ Only this module and `peaktrade.commands` print. Errors are `PeaktradeError`s ca
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -232,6 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _command(p, "demo:demo")
     return parser
+
+
+def run() -> None:
+    """The program (`peaktrade`, `python -m peaktrade`): `main`, then exit. What is still alive then is freed with
+    the process, so the cyclic GC's last pass over it at exit is skipped (`gc.freeze`; 30 ms after a site build)."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -271,9 +271,9 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
     (runs / ".gitkeep").write_text("")
     (runs / "notes.txt").write_text("ops notes")
     (runs / "empty_run").mkdir()
-    probe = (
-        "from peaktrade.site import render; started = []; start = render.Build._start\n"
-        "render.Build._start = lambda self, n, *a: (started.append(n), start(self, n, *a))[1]\n"
+    probe = (  # lists the worker processes started (the pool starts them through Process.start)
+        "import multiprocessing.process as mp; started = []; start = mp.BaseProcess.start\n"
+        "mp.BaseProcess.start = lambda self: (started.append(1), start(self))[1]\n"
         "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, started)"
     )
 
@@ -328,3 +328,19 @@ def test_a_killed_early_worker_costs_only_time(workspace: Path) -> None:
     assert "csv:y" in page.read_text()
     again = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "worker process" not in again.stdout + again.stderr, again.stdout
+
+
+def test_the_early_worker_starts_before_the_registry_is_read(workspace: Path) -> None:
+    """It imports pyarrow for the changed run's page while the build stats the registry's records (10,000 take
+    ~0.1 s) and imports the build, instead of after."""
+    page = _built_then_source_changed(workspace, "csv:z")
+    probe = (
+        "import multiprocessing.process as mp; from peaktrade import registry; seen = []\n"
+        "start, listing = mp.BaseProcess.start, registry.listing\n"
+        "mp.BaseProcess.start = lambda self: (seen.append('worker'), start(self))[1]\n"
+        "registry.listing = lambda *a: (seen.append('registry'), listing(*a))[1]\n"
+        "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, seen)"
+    )
+    out = run_python(probe, workspace)
+    assert out.stdout.splitlines()[-1] == "0 ['worker', 'registry']", out.stdout + out.stderr
+    assert "csv:z" in page.read_text()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from peaktrade.commands import out, settings, warn
+from peaktrade.commands import few_gc_pauses, out, settings, warn
 from peaktrade.errors import LockHeld, UsageError
 
 
@@ -17,7 +17,8 @@ def build(args) -> int:
         raise UsageError("--loop takes a positive number of seconds")
     while True:
         try:
-            result = site.build(cfg, out_dir=out_dir, full=args.full)  # records itself as the `site-build` job
+            with few_gc_pauses():
+                result = site.build(cfg, out_dir=out_dir, full=args.full)  # records itself as the `site-build` job
         except LockHeld as exc:
             if args.loop is None:
                 raise

@@ -11,14 +11,18 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peaktrade import jobs, safeio
 from peaktrade.clock import utcnow
 from peaktrade.config import Settings
 from peaktrade.errors import LockHeld
 from peaktrade.lock import job_lock
-from peaktrade.site import quiet
-from peaktrade.site.workers import remove_temps
+from peaktrade.site import manifest, quiet
+from peaktrade.site.workers import EARLY_MODULES, remove_temps, start
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 JOB = "site-build"
 # The temp files of the state files a build writes (`site.render`: the manifest, the scan and summary caches)
@@ -59,10 +63,14 @@ def build(
         with job_lock(state_dir, JOB):
             out = Path(out_dir or settings.paths.site_dir)
             t = time.perf_counter()
-            last, problem, inputs = (None, None, None) if full else quiet.holds(settings, out, now)
-            result = _quiet(settings, out, now, last, t) if last is not None else None
-            if result is None:
-                result = _render(settings, out, full, now, [problem] if problem else [], inputs)
+            early = _Early(settings, out)
+            try:
+                last, problem, inputs = (None, None, None) if full else quiet.holds(settings, out, now, early.start)
+                result = _quiet(settings, out, now, last, t) if last is not None else None
+                if result is None:
+                    result = _render(settings, out, full, now, [problem] if problem else [], inputs, early)
+            finally:
+                early.close()
     except LockHeld:
         raise  # another build is running: it records its own outcome
     except BaseException as exc:
@@ -82,15 +90,42 @@ def _quiet(settings: Settings, out: Path, now: datetime, last: quiet.Quiet, t: f
     return BuildResult(out, 4, 0, 0, list(last.problems), time.perf_counter() - t, unchanged=True)
 
 
+class _Early:
+    """The worker for the pages of changed runs (`site.render`), started as soon as the runs' stats show one
+    changed since the last build: it imports pyarrow while the stats of 10,000 records are taken and this
+    process imports the build."""
+
+    def __init__(self, settings: Settings, out: Path):
+        self.settings, self.out = settings, out
+        self.pool: ProcessPoolExecutor | None = None
+        self.last: tuple[dict | None, str | None] | None = None  # the last build's manifest, as read here
+
+    def start(self, stamps: dict[str, str | None]) -> None:
+        self.last = manifest.load(self.settings, self.out)
+        old = self.last[0]
+        if self.pool is None and old is not None and manifest.runs_changed(old, stamps):
+            self.pool = start(1, EARLY_MODULES)  # None where none can start: the build renders them itself
+
+    def close(self) -> None:
+        if self.pool is not None:  # the build shut it down when done; a quiet build never used it
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _render(
-    settings: Settings, out: Path, full: bool, now: datetime, problems: list[str], inputs: quiet.Inputs | None
+    settings: Settings,
+    out: Path,
+    full: bool,
+    now: datetime,
+    problems: list[str],
+    inputs: quiet.Inputs | None,
+    early: _Early,
 ) -> BuildResult:
     from peaktrade.site.render import Build
 
     state_dir = Path(settings.paths.state_dir)
     quiet.forget(state_dir)  # until this build has finished, its inputs are not on the site
     if inputs is None:  # before reading anything: a change during the build is seen by the next one
-        inputs = quiet.signature(settings, out)
+        inputs = quiet.signature(settings, out, None if full else early.start)
     # Temp files are left only by a build that did not finish (killed): then look for them in every directory.
     clean = state_dir / CLEAN
     finished = _consume(clean) == str(out.resolve())
@@ -99,7 +134,9 @@ def _render(
     else:
         removed = remove_temps(out) + remove_temps(state_dir, prefix=STATE_TEMPS)
     removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
-    result = Build(settings, out, full, now, problems, inputs.stamps, inputs.records).run()
+    build = Build(settings, out, full, now, problems, inputs.stamps, inputs.records, early.pool, early.last)
+    early.pool = None  # the build's now: it shuts it down
+    result = build.run()
     if result.settled:
         site = quiet.site_signature(out)  # as this build left the pages
         quiet.save(state_dir, quiet.Quiet(inputs.signature, result.settled_until, list(result.problems), site))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -104,9 +105,12 @@ class Inputs:
     records: registry.Listing | None = None  # the registry's stats, handed to the build's scan likewise
 
 
-def signature(settings: Settings, out: Path) -> Inputs:
+def signature(
+    settings: Settings, out: Path, on_stamps: Callable[[dict[str, str | None]], Any] | None = None
+) -> Inputs:
     """A digest of everything a build reads, from stats alone. Equal digests: the same inputs (an in-place edit
-    changes a file's mtime and ctime; a replacement its inode)."""
+    changes a file's mtime and ctime; a replacement its inode). `on_stamps` is called with the runs' stats as
+    soon as they are taken, before the registry's (`site.job` starts a worker there)."""
     h = hashlib.blake2b(digest_size=16)
     p = settings.paths
     _add(h, repr((VERSION, __version__, str(Path(out).resolve()))))
@@ -122,6 +126,8 @@ def signature(settings: Settings, out: Path) -> Inputs:
         else:  # a symlink among the run's files: what it leads to counts
             for name in ("", *RUN_FILES):
                 _stat(h, os.path.join(entry.path, name) if name else entry.path)
+    if on_stamps is not None:
+        on_stamps(stamps)
     try:  # the registry reads a link's target (inside it): the listing has the target's stats, its edits count
         records = registry.listing(p.registry_dir)
     except OSError as exc:
@@ -199,15 +205,18 @@ def forget(state_dir: Path) -> None:
         pass  # no record: `load` names it, `save` cannot write one
 
 
-def holds(settings: Settings, out: Path, now: datetime) -> tuple[Quiet | None, str | None, Inputs | None]:
+def holds(
+    settings: Settings, out: Path, now: datetime, on_stamps: Callable[[dict[str, str | None]], Any] | None = None
+) -> tuple[Quiet | None, str | None, Inputs | None]:
     """(the last full build's record, None, signature) when the site it left still shows every input as it is
-    now; else (None, a problem line when the record was corrupt, the signature when it was computed)."""
+    now; else (None, a problem line when the record was corrupt, the signature when it was computed, with
+    `on_stamps` as in `signature`)."""
     quiet, problem = load(settings.paths.state_dir)
     if quiet is None or (quiet.until is not None and now.timestamp() >= quiet.until):
         return None, problem, None
     if not (Path(out) / "index.html").is_file() or site_signature(out) != quiet.site:
         return None, None, None
-    inputs = signature(settings, out)
+    inputs = signature(settings, out, on_stamps)
     return (quiet if inputs.signature == quiet.signature else None), None, inputs
 
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peaktrade import coerce, healthlog, liveness, registry, safeio, views
+from peaktrade import healthlog, liveness, registry, views
 from peaktrade.artifacts import runmeta, scan_runs, summarycache
 from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.scancache import ScanCache
@@ -36,20 +36,17 @@ from peaktrade.clock import parse_ts
 from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
-from peaktrade.site import healthview, live, model
+from peaktrade.site import healthview, live, manifest, model
 from peaktrade.site.job import BuildResult
 from peaktrade.site.quiet import build_stamp, freshness_limit, json_file
-from peaktrade.site.workers import warm, worker_pool
-from peaktrade.templating import environment, template_dir, template_hash
+from peaktrade.site.workers import EARLY_MODULES, LEAF_MODULES, start, warm
+from peaktrade.templating import environment, template_dir
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
-GEN_VERSION = "1"
 TABLE_ROWS = 25
 API_SESSIONS = 100
-# What a worker imports before its first leaf: this module (jinja2) and `site.runpage` (pyarrow, numpy).
-LEAF_MODULES = ("peaktrade.site.render", "peaktrade.site.runpage")
 ALERT_ROWS = 1000  # newest alert records on alerts.html and in api/alerts.json
 _FINAL = ("completed", "failed", "aborted")
 HEALTH_HISTORY = "api/health/history.json"
@@ -73,13 +70,14 @@ class Build:
         problems: list[str] | None = None,
         stamps: dict[str, str | None] | None = None,
         records: registry.Listing | None = None,
+        early: ProcessPoolExecutor | None = None,
+        last: tuple[dict | None, str | None] | None = None,
     ):
         self.cfg = settings
         self.out = out
         self.now = now
         self.env = environment("site")
         self.written = 0
-        self.manifest_path = Path(settings.paths.state_dir) / "site-manifest.json"
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
@@ -93,7 +91,8 @@ class Build:
         self._held: list[tuple[str, bytes]] | None = None  # see _write_leaves
         self._dirs: set[Path] = set()  # directories this build made sure exist
         self._executor: ProcessPoolExecutor | None = None  # see _pool
-        self._early: ProcessPoolExecutor | None = None  # one worker for a few changed runs (see _run)
+        self._early = early  # one worker for a few changed runs, started by `site.job` or `_run`
+        self._last = last  # the last build's manifest and its problem, when `site.job` read it already
         self._no_workers = False  # none can start on this host (see _start)
         self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
         self._pool_size = 0
@@ -174,19 +173,9 @@ class Build:
         return self._executor
 
     def _start(self, workers: int, modules: tuple[str, ...] = LEAF_MODULES) -> ProcessPoolExecutor | None:
-        """`workers` processes, each importing `modules` at once, not at its first task (which then takes the
-        time of its work only); None if none can start here (no POSIX semaphores, no process left): then this
-        build works in this process."""
-        pool = None
-        try:
-            pool = worker_pool(workers)
-            for _ in range(workers):
-                pool.submit(warm, *modules)
-        except (OSError, NotImplementedError):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            self._no_workers = True
-            return None
+        """`workers.start`; where none can start, this build works in this process from then on."""
+        pool = start(workers, modules)
+        self._no_workers = pool is None
         return pool
 
     def _many_leaves(self) -> bool:
@@ -197,22 +186,6 @@ class Build:
         except OSError:
             return False
         return runs * 10 + sessions >= self.cfg.site.parallel_min_pages
-
-    def _runs_changed(self, old: dict[str, Any]) -> bool:
-        """Has an entry of the runs directory changed since the last build (by the stats `site.quiet` took)? A
-        run's stats are the start of its fingerprint; those of entries that were no run (a stray file, a damaged
-        run) are kept apart in the manifest, so an unchanged one does not count."""
-        built = old["runs"]
-        others = old.get("unrendered") if isinstance(old.get("unrendered"), dict) else {}
-        for name, key in (self.stamps or {}).items():
-            fp = built.get(name)
-            if not key:
-                continue  # a symlink among the run's files: no stats to compare (the run is read every build)
-            if fp is None and others.get(name) != key:
-                return True
-            if fp is not None and not (isinstance(fp, str) and fp.startswith(key + "|")):
-                return True
-        return False
 
     def _derive_summaries(self, scanned: list) -> Callable[[], None]:
         """Summaries of runs in the original format whose event file is new or changed, derived over the workers
@@ -256,17 +229,15 @@ class Build:
 
     def _run(self) -> BuildResult:
         started = time.perf_counter()
-        old, manifest_problem = self._load_manifest()
+        old, manifest_problem = self._last if self._last is not None else manifest.load(self.cfg, self.out)
         if old is None:
             self.full = True
         self.out.mkdir(parents=True, exist_ok=True)
         self._copy_static()
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
-        elif not self.full and self._runs_changed(old):
-            # It derives the summaries of changed runs in the original format (first: the gather waits for them),
-            # then renders the changed run pages; it imports pyarrow meanwhile.
-            self._early = self._start(1, ("peaktrade.artifacts.summaries",))
+        elif not self.full and self._early is None and manifest.runs_changed(old, self.stamps or {}):
+            self._early = self._start(1, EARLY_MODULES)  # see `site.job`, which starts it sooner when it can
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         health = model.health(inp)
@@ -331,8 +302,16 @@ class Build:
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
         unrendered = {name: key for name, key in (self.stamps or {}).items() if name not in run_fps}
-        self._save_manifest(
-            run_fps, page_fps, registry_fp, badge=badge, health_files=health_fp, problems=seen, unrendered=unrendered
+        manifest.save(
+            self.cfg,
+            self.out,
+            run_fps,
+            page_fps,
+            registry_fp,
+            badge=badge,
+            health_files=health_fp,
+            problems=seen,
+            unrendered=unrendered,
         )
         if self.summaries.entries:  # keyed by absolute run directory
             base = str(Path(self.cfg.paths.runs_dir).absolute())
@@ -725,51 +704,6 @@ class Build:
         for sid in set(old["sessions"]) - set(session_fps):
             for rel in (f"sessions/{sid}.html", f"api/live_sessions/{sid}.json"):
                 (self.out / rel).unlink(missing_ok=True)
-
-    # -- manifest -------------------------------------------------------------------------------------------
-
-    def _signature(self) -> dict[str, str]:
-        return {
-            "gen": GEN_VERSION,
-            "templates": template_hash("site"),
-            "out": str(self.out.resolve()),
-            "page_size": str(self.cfg.site.page_size),
-            "title": self.cfg.site.title,
-            "refresh": str(self.cfg.site.refresh_seconds),
-        }
-
-    def _load_manifest(self) -> tuple[dict | None, str | None]:
-        """The last build's manifest, or None (build everything); a corrupt one is reported once."""
-        try:
-            data = safeio.load_json(self.manifest_path)
-        except FileNotFoundError:
-            return None, None
-        except safeio.UnreadableFile as exc:
-            return None, f"{exc} (the site manifest); the whole site was rebuilt"
-        sound = (
-            isinstance(data, dict)
-            and isinstance(data.get("signature"), dict)
-            and isinstance(data.get("runs"), dict)
-            and isinstance(data.get("sessions"), dict)
-            and isinstance(data.get("registry"), str)
-            and all(coerce.is_id(k) for k in [*data["runs"], *data["sessions"]])  # they name files to remove
-        )
-        if not sound:
-            return None, f"{self.manifest_path}: corrupt site manifest; the whole site was rebuilt"
-        if data["signature"] != self._signature() or not (self.out / "index.html").exists():
-            return None, None
-        return data, None
-
-    def _save_manifest(
-        self, run_fps: dict[str, str], session_fps: dict[str, str], registry_fp: str, **extra: Any
-    ) -> None:
-        self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"signature": self._signature(), "runs": run_fps, "sessions": session_fps, "registry": registry_fp}
-        data.update(extra)  # badge, health_files: a change re-renders what shows them
-        try:
-            write_bytes(self.manifest_path, json.dumps(data, sort_keys=True).encode(), fsync=False)
-        except IsADirectoryError:
-            pass  # named by `_load_manifest`: every build renders every page until it is removed
 
 
 @dataclass(frozen=True)

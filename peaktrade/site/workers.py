@@ -22,6 +22,29 @@ if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
 
+# What a worker imports before its first leaf: the build (jinja2) and `site.runpage` (pyarrow, numpy).
+LEAF_MODULES = ("peaktrade.site.render", "peaktrade.site.runpage")
+# The early worker (one, for the pages of changed runs): it may first derive summaries of changed runs in the
+# original format, which the gather waits for; it imports pyarrow for that, the page renderer after.
+EARLY_MODULES = ("peaktrade.artifacts.summaries",)
+
+
+def start(workers: int, modules: tuple[str, ...]) -> ProcessPoolExecutor | None:
+    """`workers` processes, each importing `modules` at once, not at its first task (which then takes the time
+    of its work only); None if none can start here (no POSIX semaphores, no process left): then the build works
+    in its own process."""
+    pool = None
+    try:
+        pool = worker_pool(workers)
+        for _ in range(workers):
+            pool.submit(warm, *modules)
+    except (OSError, NotImplementedError):
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return None
+    return pool
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool whose workers hold no inherited descriptor (no lock) and die with this process."""
     import multiprocessing  # here: a build that starts no worker (the quiet one) does not pay for importing it

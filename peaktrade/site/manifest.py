@@ -1,0 +1,99 @@
+"""`state/site-manifest.json`: what the last build rendered, the one module that reads and writes it.
+
+A fingerprint per run (the stats of its files, its writer's state, whether its session page exists, its alerts)
+and per session page, a digest of what the session lists show, the health badge and more (`site.render`). The
+next build re-renders only what changed. A manifest of another generator, template set, output directory or
+`[site]` setting, or one whose site is gone, counts as missing; a corrupt one too, and that is said once.
+
+Light on purpose: `site.job` reads it as soon as it has the runs' stats, before the build imports jinja2, to
+start the worker for changed run pages early.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from peaktrade import coerce, safeio
+from peaktrade.atomic import write_bytes
+from peaktrade.config import Settings
+from peaktrade.templating import template_hash
+
+FILE = "site-manifest.json"
+GEN_VERSION = "1"
+
+
+def path(settings: Settings) -> Path:
+    return Path(settings.paths.state_dir) / FILE
+
+
+def signature(settings: Settings, out: Path) -> dict[str, str]:
+    """What every page depends on: a change re-renders all of them."""
+    return {
+        "gen": GEN_VERSION,
+        "templates": template_hash("site"),
+        "out": str(Path(out).resolve()),
+        "page_size": str(settings.site.page_size),
+        "title": settings.site.title,
+        "refresh": str(settings.site.refresh_seconds),
+    }
+
+
+def load(settings: Settings, out: Path) -> tuple[dict | None, str | None]:
+    """The last build's manifest, or None (build everything), and a problem line when it was corrupt."""
+    file = path(settings)
+    try:
+        data = safeio.load_json(file)
+    except FileNotFoundError:
+        return None, None
+    except safeio.UnreadableFile as exc:
+        return None, f"{exc} (the site manifest); the whole site was rebuilt"
+    sound = (
+        isinstance(data, dict)
+        and isinstance(data.get("signature"), dict)
+        and isinstance(data.get("runs"), dict)
+        and isinstance(data.get("sessions"), dict)
+        and isinstance(data.get("registry"), str)
+        and all(coerce.is_id(k) for k in [*data["runs"], *data["sessions"]])  # they name files to remove
+    )
+    if not sound:
+        return None, f"{file}: corrupt site manifest; the whole site was rebuilt"
+    if data["signature"] != signature(settings, out) or not (Path(out) / "index.html").exists():
+        return None, None
+    return data, None
+
+
+def save(
+    settings: Settings,
+    out: Path,
+    run_fps: dict[str, str],
+    session_fps: dict[str, str],
+    registry_fp: str,
+    **extra: Any,
+) -> None:
+    file = path(settings)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    data = {"signature": signature(settings, out), "runs": run_fps, "sessions": session_fps, "registry": registry_fp}
+    data.update(extra)  # badge, health_files: a change re-renders what shows them
+    try:
+        write_bytes(file, json.dumps(data, sort_keys=True).encode(), fsync=False)
+    except IsADirectoryError:
+        pass  # named by `load`: every build renders every page until it is removed
+
+
+def runs_changed(old: dict[str, Any], stamps: dict[str, str | None]) -> bool:
+    """Has an entry of the runs directory changed since the build that wrote `old` (by the stats `site.quiet`
+    took)? A run's stats are the start of its fingerprint; those of entries that were no run (a stray file, a
+    damaged run) are kept apart (`unrendered`), so an unchanged one does not count."""
+    built = old["runs"]
+    others = old.get("unrendered") if isinstance(old.get("unrendered"), dict) else {}
+    for name, key in stamps.items():
+        fp = built.get(name)
+        if not key:
+            continue  # a symlink among the run's files: no stats to compare (the run is read every build)
+        if fp is None and others.get(name) != key:
+            return True
+        if fp is not None and not (isinstance(fp, str) and fp.startswith(key + "|")):
+            return True
+    return False
