@@ -73,6 +73,7 @@ def is_number(value: Any) -> bool:
 
 
 MAX_DEPTH = 64
+METRIC_INT_LIMIT = 2**63  # a session metric that is an integer: the registry index keeps it within this too
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -229,6 +230,8 @@ def record(data: Any, path: Path) -> tuple[dict[str, Any], list[str]]:
         for key, value in metrics.items():
             if isinstance(value, int | float) and not is_number(value):  # bool is fine as a flag; inf is not
                 m.drop(key, value, "a finite number")
+            elif type(value) is int and not -METRIC_INT_LIMIT < value < METRIC_INT_LIMIT:
+                m.drop(key, value, "an integer within +-2**63 (what every reader of metrics can hold)")
             elif value is not None and not isinstance(value, int | float | str):
                 m.drop(key, value, "a number")
         f.out["metrics"] = m.out

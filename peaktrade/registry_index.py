@@ -33,7 +33,7 @@ from operator import is_not, lt, ne
 from pathlib import Path
 from typing import Any
 
-from peaktrade import safeio
+from peaktrade import coerce, safeio
 from peaktrade.atomic import write_bytes
 
 VERSION = 5
@@ -58,7 +58,7 @@ _META, _FILES, _SIZES, _MTIMES, _INODES, _ORDER, _STARTED, _SESSIONS, _PROBLEMS,
 _HEAD = 10
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_INT_LIMIT = 2**63
+_INT_LIMIT = coerce.METRIC_INT_LIMIT  # as the record reader keeps them: `session show` and the index agree
 Stats = tuple[list[str], list[int], list[int], list[int]]  # names, sizes, mtimes (ns), inodes: directory order
 
 

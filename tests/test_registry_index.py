@@ -142,3 +142,19 @@ def test_big_finite_metrics_survive_the_index_and_huge_integers_do_not(tmp_path:
     for _ in range(2):  # building the index, then reading it back
         entry = next(e for e in registry.scan(reg, index).entries if e["session_id"].endswith("00001"))
         assert (entry["final_equity"], entry["realized_pnl"], entry["num_orders"]) == (1e19, 2.5, None)
+
+
+def test_a_huge_integer_metric_is_dropped_by_the_record_reader_too_so_report_and_site_agree(tmp_path: Path) -> None:
+    """`report sessions` sums the records' metrics, the site the index's: an integer past +-2**63 is missing in
+    both (and named), where the report summed it and the site did not."""
+    from peaktrade import views
+    from peaktrade.site import model
+
+    reg, index = settled_registry(tmp_path, 3)
+    edit_in_place(reg, 1, metrics={"realized_pnl": 2**64, "max_drawdown": 0.1})
+    records, problems = registry.list_records(reg, index_path=index)
+    assert any("metrics.realized_pnl" in p and "2**63" in p for p in problems), problems
+    report = views.sessions_summary(records)
+    site = model.stats_json(registry.scan(reg, index).entries)
+    assert report["realized_pnl_by_mode"] == site["realized_pnl_by_mode"]
+    assert report["realized_pnl_by_mode"].get("paper", 0) < 2**63
