@@ -60,7 +60,9 @@ def environment(kind: str):
         short=views.short_id,
     )
     if kind == "site":
-        from peaktrade.site import fmt
+        from peaktrade.site import badges, fmt
+
+        env.globals.update(mode=badges.mode, status=badges.status, pnl=badges.pnl)
 
         env.filters.update(
             money_ccy=fmt.money_ccy,
