@@ -176,7 +176,6 @@ class Listing:
     stats: registry_index.Stats
     odd: dict[str, str]
     modes: list[int]
-    ctimes: list[int]  # an edit in place that puts mtime back still changes ctime
 
 
 def listing(registry_dir: Path) -> Listing | None:
@@ -194,9 +193,9 @@ def listing(registry_dir: Path) -> Listing | None:
         list(map(operator.itemgetter(stat.ST_SIZE), stats)),
         list(map(operator.attrgetter("st_mtime_ns"), stats)),
         list(map(operator.itemgetter(stat.ST_INO), stats)),
+        list(map(operator.attrgetter("st_ctime_ns"), stats)),  # an edit in place that puts mtime back changes it
     )
-    modes = list(map(operator.itemgetter(stat.ST_MODE), stats))
-    return Listing(dir_mtime, built_ns, columns, odd, modes, list(map(operator.attrgetter("st_ctime_ns"), stats)))
+    return Listing(dir_mtime, built_ns, columns, odd, list(map(operator.itemgetter(stat.ST_MODE), stats)))
 
 
 def scan(
@@ -291,7 +290,7 @@ def _view(
         index = cache
     else:
 
-        def parse(name: str, size: int, mtime: int) -> tuple[dict[str, Any] | None, str | None]:
+        def parse(name: str, size: int, mtime: int, ctime: int) -> tuple[dict[str, Any] | None, str | None]:
             try:
                 # checked as opened: the stats may be older than this read (see `Listing`)
                 record, problems = read_record(registry_dir / name, within=Path(base))
@@ -299,7 +298,7 @@ def _view(
                 return None, str(exc)
             if len(parsed) < _KEEP_PARSED:
                 parsed[name] = record
-            return _index_entry(name, size, mtime, record, problems), None
+            return _index_entry(name, (size, mtime, ctime), record, problems), None
 
         index, changed = registry_index.build(base, dir_mtime, built_ns, stats, odd, cache, parse)
         if index_path is not None and changed:
@@ -447,14 +446,16 @@ def _locate(view: _View, session_id: str) -> tuple[Path | None, list[str]]:
 
 
 def _index_entry(
-    name: str, size: int, mtime: int, record: Mapping[str, Any], problems: list[str] | None = None
+    name: str, stats: tuple[int, int, int], record: Mapping[str, Any], problems: list[str] | None = None
 ) -> dict[str, Any]:
-    """What the index keeps of a record: the fields `session list` filters on and `site build` summarizes."""
+    """What the index keeps of a record (`stats`: its file's size, mtime and ctime): the fields `session list`
+    filters on and `site build` summarizes."""
     started = parse_ts(record["started_at"])
     entry: dict[str, Any] = {
         "_file": name,
-        "_size": size,
-        "_mtime": mtime,
+        "_size": stats[0],
+        "_mtime": stats[1],
+        "_ctime": stats[2],
         "_started": started.timestamp(),
         "_started_us": registry_index.micros(started),
         "_problems": problems or None,

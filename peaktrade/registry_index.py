@@ -7,15 +7,16 @@ laid out for that: JSON lines (ASCII), each decoded only when it is needed.
     line 0    meta: version, dir, dir_mtime_ns, built_ns, count (n files), problem_files {name: message},
               problems (the records' field problems, in listing order), duplicates (a session id twice),
               rows_bytes (the size of the row lines, so a truncated file is seen without reading them)
-    line 1-4  check columns, n long, in directory order: files, sizes, mtimes (ns), inodes
-    line 5    order: the position of each record, newest first (problem files are not listed)
-    line 6-8  sort columns, n long: started (int microseconds), session ids, each record's field problems
-    line 9    offsets: where each row starts within the row lines
-    line 10-  one row per record in listing order:
+    line 1-5  check columns, n long, in directory order: files, sizes, mtimes (ns), inodes, ctimes (ns)
+    line 6    order: the position of each record, newest first (problem files are not listed)
+    line 7-9  sort columns, n long: started (int microseconds), session ids, each record's field problems
+    line 10   offsets: where each row starts within the row lines
+    line 11-  one row per record in listing order:
               [file, started (float seconds), problems, session_id, run_id, ..., heartbeat_at, metrics...]
 
-A settled `session list` decodes lines 0-5 (checked at C speed: `set(map(type, column))`), compares them with
-the directory's stats list by list, and decodes rows one by one as the listing reaches them. After a change only
+A settled `session list` decodes lines 0-6 (checked at C speed: `set(map(type, column))`), compares them with
+the directory's stats list by list (ctime too: an edit in place that puts size and mtime back, as `cp -p` onto
+an existing file does, still changes it), and decodes rows one by one as the listing reaches them. After a change only
 the changed files are parsed; unchanged lines and runs of unchanged rows are written back as the same bytes.
 JSON, never pickle: the state directory may hold a hostile file. Anything malformed raises `Corrupt`, found on
 load or later in a lazily decoded line; the caller then rebuilds the index and reports that once.
@@ -36,7 +37,7 @@ from typing import Any
 from peaktrade import coerce, safeio
 from peaktrade.atomic import write_bytes
 
-VERSION = 5
+VERSION = 6
 RACY_NS = 2_000_000_000  # a file changed this close to an index build is parsed again until it has settled
 MAX_BYTES = 256 * 1024 * 1024  # ~400 bytes a record: 600,000 records; the usual 16 MB cap is hit at 40,000
 FIELDS = (
@@ -52,14 +53,15 @@ FIELDS = (
     "heartbeat_at",
 )
 METRICS = ("realized_pnl", "max_drawdown", "num_orders", "num_blocked", "final_equity", "return_pct")
-ENTRY_KEYS = ("_file", "_size", "_mtime", "_started", "_problems", "session_id", *FIELDS, *METRICS)
+ENTRY_KEYS = ("_file", "_size", "_mtime", "_ctime", "_started", "_problems", "session_id", *FIELDS, *METRICS)
 _ROW_LEN = 4 + len(FIELDS) + len(METRICS)
-_META, _FILES, _SIZES, _MTIMES, _INODES, _ORDER, _STARTED, _SESSIONS, _PROBLEMS, _OFFSETS = range(10)
-_HEAD = 10
+_META, _FILES, _SIZES, _MTIMES, _INODES, _CTIMES, _ORDER, _STARTED, _SESSIONS, _PROBLEMS, _OFFSETS = range(11)
+HEAD = 11  # header lines; the rows follow
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _INT_LIMIT = coerce.METRIC_INT_LIMIT  # as the record reader keeps them: `session show` and the index agree
-Stats = tuple[list[str], list[int], list[int], list[int]]  # names, sizes, mtimes (ns), inodes: directory order
+# names, sizes, mtimes (ns), inodes, ctimes (ns): directory order
+Stats = tuple[list[str], list[int], list[int], list[int], list[int]]
 
 
 def metric(value: Any) -> int | float | None:
@@ -105,6 +107,7 @@ class Index:
         self.sizes: list[int] = values[_SIZES]
         self.mtimes: list[int] = values[_MTIMES]
         self.inodes: list[int] = values[_INODES]
+        self.ctimes: list[int] = values[_CTIMES]
         self.order: list[int] = values[_ORDER]
 
     def _blob(self) -> bytes:
@@ -119,12 +122,13 @@ class Index:
     def matches(self, stats: Stats, odd: dict[str, str]) -> bool:
         """Whether every file is as indexed and has settled, so nothing needs parsing. List comparisons: the
         directory order is the order the index was written in, unless files were added or removed since."""
-        names, sizes, mtimes, inodes = stats
+        names, sizes, mtimes, inodes, ctimes = stats
         return (
             names == self.files
             and sizes == self.sizes
             and mtimes == self.mtimes
             and inodes == self.inodes
+            and ctimes == self.ctimes
             and (not mtimes or max(mtimes) < self.built_ns - RACY_NS)
             and all(self.problem_files.get(name) == why for name, why in odd.items())
         )
@@ -153,11 +157,11 @@ class Index:
         """The index entry of the rank-th newest record (`Corrupt` if its row is malformed or missing)."""
         row = self._decoded.get(rank)
         if row is None:
-            row = _decode(self._row_bytes(rank), _HEAD + rank)
+            row = _decode(self._row_bytes(rank), HEAD + rank)
             _check_rows([row], [self.files[self.order[rank]]])
             self._decoded[rank] = row
         pos = self.order[rank]
-        return dict(zip(ENTRY_KEYS, (row[0], self.sizes[pos], self.mtimes[pos], *row[1:])))
+        return dict(zip(ENTRY_KEYS, (row[0], self.sizes[pos], self.mtimes[pos], self.ctimes[pos], *row[1:])))
 
     def _row_bytes(self, rank: int) -> bytes:
         blob, cursor = self._blob(), self._cursor  # cursor: absolute offsets of the first rows
@@ -176,10 +180,12 @@ class Index:
     def entries(self, ranks: Iterable[int]) -> list[dict[str, Any]]:
         """Entries of many records at once: all rows decoded together and checked column-wise (C speed). The
         sort columns are checked too, so a whole-registry reader sees any damage to the index."""
-        sizes, mtimes = (list(map(column.__getitem__, self.order)) for column in (self.sizes, self.mtimes))
+        sizes, mtimes, ctimes = (
+            list(map(column.__getitem__, self.order)) for column in (self.sizes, self.mtimes, self.ctimes)
+        )
         if len(self._decoded) == len(self.order):  # parsed just now (or all decoded before): checked already
             decoded = map(self._decoded.__getitem__, range(len(self.order)))
-            rows = [[row[0], size, mtime, *row[1:]] for row, size, mtime in zip(decoded, sizes, mtimes)]
+            rows = [[row[0], *stat, *row[1:]] for row, *stat in zip(decoded, sizes, mtimes, ctimes)]
         else:
             blob = self._blob()[self._rows_start :]
             lines = blob.count(b"\n")
@@ -194,8 +200,8 @@ class Index:
             _check_rows(rows, list(map(self.files.__getitem__, self.order)))
             for k in (_STARTED, _SESSIONS, _PROBLEMS, _OFFSETS):
                 self.line(k)
-            for row, size, mtime in zip(rows, sizes, mtimes):  # fresh lists: completed in place
-                row[1:1] = (size, mtime)
+            for row, *stat in zip(rows, sizes, mtimes, ctimes):  # fresh lists: completed in place
+                row[1:1] = stat
         every = list(map(dict, map(zip, repeat(ENTRY_KEYS), rows)))
         return list(map(every.__getitem__, ranks))
 
@@ -214,7 +220,7 @@ class Index:
 
 
 def load(path: Path) -> Index | None:
-    """The index at `path` with lines 0-5 checked, or None if there is none; `Corrupt` or
+    """The index at `path` with lines 0-6 checked, or None if there is none; `Corrupt` or
     `safeio.UnreadableFile` if it cannot be used."""
     try:
         data = safeio.read_bytes(path, MAX_BYTES)
@@ -228,7 +234,7 @@ def load(path: Path) -> Index | None:
         raise Corrupt(f"version {meta['version']}, expected {VERSION}")
     head: list[bytes | None] = []
     start = 0
-    for k in range(_HEAD):
+    for k in range(HEAD):
         end = data.find(b"\n", start)
         if end < 0:
             raise Corrupt(f"truncated in line {k}")
@@ -238,7 +244,7 @@ def load(path: Path) -> Index | None:
     if len(data) - start != meta["rows_bytes"]:
         raise Corrupt(f"{len(data) - start} bytes of rows, expected {meta['rows_bytes']}")
     values = {_META: meta}
-    for k in (_FILES, _SIZES, _MTIMES, _INODES, _ORDER):
+    for k in (_FILES, _SIZES, _MTIMES, _INODES, _CTIMES, _ORDER):
         values[k] = _check_line(k, _decode(head[k], k), meta["count"])
     # A file named twice needs no check here: a listing has each name once, so such an index never matches.
     return Index(head, values, data, start, {})
@@ -251,16 +257,16 @@ def build(
     stats: Stats,
     odd: dict[str, str],
     old: Index | None,
-    parse: Callable[[str, int, int], tuple[dict[str, Any] | None, str | None]],
+    parse: Callable[[str, int, int, int], tuple[dict[str, Any] | None, str | None]],
 ) -> tuple[Index, bool]:
     """The index of a directory whose files have `stats` (`odd` names the entries that are no record files, with
     why), reusing `old` (as loaded) for every file whose stats are as indexed and that has settled.
 
-    `parse(name, size, mtime)` is called for every other file and returns its entry (with `_started_us`) or a
+    `parse(name, size, mtime, ctime)` is called for every other file and returns its entry (with `_started_us`) or a
     problem line. Also returns whether the result differs from `old` (else there is nothing to save).
     `Corrupt` if a line of `old` that is needed turns out malformed.
     """
-    names, sizes, mtimes, inodes = stats
+    names, sizes, mtimes, inodes, ctimes = stats
     n = len(names)
     same_names = old is not None and names == old.files
     if old is None:
@@ -271,7 +277,7 @@ def build(
         if same_names:  # the usual case: columns compared as lists, element-wise only where they differ
             origin = list(range(n))
             stale: set[int] = set()
-            for new, was in ((sizes, old.sizes), (mtimes, old.mtimes), (inodes, old.inodes)):
+            for new, was in ((sizes, old.sizes), (mtimes, old.mtimes), (inodes, old.inodes), (ctimes, old.ctimes)):
                 if new != was:
                     stale.update(compress(range(n), map(ne, new, was)))
         else:
@@ -279,15 +285,18 @@ def build(
             origin = list(map(where.get, names))
             stale = {
                 j
-                for j, (i, key) in enumerate(zip(origin, zip(sizes, mtimes, inodes)))
-                if i is None or (old.sizes[i], old.mtimes[i], old.inodes[i]) != key
+                for j, (i, key) in enumerate(zip(origin, zip(sizes, mtimes, inodes, ctimes)))
+                if i is None or _key(old, i) != key
             }
         if mtimes and max(mtimes) >= trusted:  # changed within one mtime tick of the build: parse again
             stale.update(compress(range(n), map(trusted.__le__, mtimes)))
         if odd:  # checked every time: what a symlink leads to can change without its own stats changing
             stale.update(j for j, name in enumerate(names) if name in odd)
         fresh = sorted(stale)
-    parsed = {j: (None, odd[names[j]]) if names[j] in odd else parse(names[j], sizes[j], mtimes[j]) for j in fresh}
+    parsed = {
+        j: (None, odd[names[j]]) if names[j] in odd else parse(names[j], sizes[j], mtimes[j], ctimes[j])
+        for j in fresh
+    }
     if same_names and old is not None:
         patched = _patch(old, built_ns, stats, parsed)
         if patched is not None:
@@ -301,7 +310,7 @@ def _patch(
     """`old` with the rows of edited records replaced, if no file was added or removed and nothing that sorts
     changed (start time, session id, field problems, record or not): the usual edit in place. Else None.
     Only the lines that changed are encoded again; the sort columns are not even decoded."""
-    names, sizes, mtimes, inodes = stats
+    names, sizes, mtimes, inodes, ctimes = stats
     if len(parsed) > 64:
         return None
     replaced: dict[int, list[Any]] = {}
@@ -309,7 +318,7 @@ def _patch(
     changed = False
     for j, (entry, why) in parsed.items():
         rank = old.order.index(j) if j in old.order else None
-        as_indexed = (old.sizes[j], old.mtimes[j], old.inodes[j]) == (sizes[j], mtimes[j], inodes[j])
+        as_indexed = _key(old, j) == (sizes[j], mtimes[j], inodes[j], ctimes[j])
         if entry is None:
             if rank is not None:
                 return None
@@ -336,17 +345,18 @@ def _patch(
         return old, False
     rows, offsets, decoded = _splice(old, replaced)
     meta = {**old._values[_META], "built_ns": built_ns, "problem_files": problem_files, "rows_bytes": len(rows)}
-    values = {**old._values, _META: meta, _SIZES: sizes, _MTIMES: mtimes, _INODES: inodes, _OFFSETS: offsets}
+    values = {**old._values, _META: meta, _SIZES: sizes, _MTIMES: mtimes, _INODES: inodes, _CTIMES: ctimes}
+    values[_OFFSETS] = offsets
     head = list(old._head)
     head[_META] = None
-    for k, new in ((_SIZES, sizes), (_MTIMES, mtimes), (_INODES, inodes), (_OFFSETS, offsets)):
+    for k, new in ((_SIZES, sizes), (_MTIMES, mtimes), (_INODES, inodes), (_CTIMES, ctimes), (_OFFSETS, offsets)):
         if k not in old._values or new != old._values[k]:
             head[k] = None
     return Index(head, values, rows, 0, decoded), True
 
 
 def _row(entry: dict[str, Any]) -> list[Any]:
-    return [entry["_file"], entry["_started"], entry["_problems"], *(entry[k] for k in ENTRY_KEYS[5:])]
+    return [entry["_file"], entry["_started"], entry["_problems"], *(entry[k] for k in ENTRY_KEYS[6:])]
 
 
 def _rebuild(
@@ -359,7 +369,7 @@ def _rebuild(
     parsed: dict[int, tuple[dict[str, Any] | None, str | None]],
 ) -> tuple[Index, bool]:
     """The index with columns and order computed again; old rows are carried over as bytes."""
-    names, sizes, mtimes, inodes = stats
+    names, sizes, mtimes, inodes, ctimes = stats
     n = len(names)
     same_names = old is not None and names == old.files
     # Columns by new position, copied from the old index and patched where a file was parsed.
@@ -378,7 +388,7 @@ def _rebuild(
     changed = old is None or not same_names
     for j, (entry, why) in parsed.items():
         name, i = names[j], origin[j]
-        key = (sizes[j], mtimes[j], inodes[j])
+        key = (sizes[j], mtimes[j], inodes[j], ctimes[j])
         if old is not None and i is not None and _as_indexed(old, i, old_rank[j], key, entry, why):
             # Racy or odd, but nothing differs: keep the old row. A racy file that has settled by now is written
             # once more with the new build time, so later calls take the fast path.
@@ -423,12 +433,13 @@ def _rebuild(
         "rows_bytes": len(rows) if rows is not None else None,
     }
     values: dict[int, Any] = {_META: meta, _FILES: names, _SIZES: sizes, _MTIMES: mtimes, _INODES: inodes}
+    values[_CTIMES] = ctimes
     values.update({_ORDER: order, _STARTED: started, _SESSIONS: sessions, _PROBLEMS: problems})
     if offsets is not None:
         values[_OFFSETS] = offsets
-    head: list[bytes | None] = [None] * _HEAD
+    head: list[bytes | None] = [None] * HEAD
     if old is not None:  # a line equal to the old one is written back as the same bytes
-        for k in range(1, _HEAD):
+        for k in range(1, HEAD):
             if values[k] == old.line(k):
                 head[k] = old._head[k]
     return Index(head, values, rows, 0, decoded), True
@@ -490,10 +501,10 @@ def _splice(old: Index, replaced: dict[int, list[Any]]) -> tuple[bytes, list[int
 
 
 def _as_indexed(
-    old: Index, i: int, rank: int | None, key: tuple[int, int, int], entry: dict[str, Any] | None, why: str | None
+    old: Index, i: int, rank: int | None, key: tuple[int, ...], entry: dict[str, Any] | None, why: str | None
 ) -> bool:
     """Whether a file parsed again (racy or odd) gave what `old` holds for it (position `i`, row `rank`)."""
-    if (old.sizes[i], old.mtimes[i], old.inodes[i]) != key:
+    if _key(old, i) != key:
         return False
     if entry is None:
         return rank is None and why == old.problem_files.get(old.files[i])
@@ -501,6 +512,11 @@ def _as_indexed(
         return False
     kept = old.entry(rank)
     return all(kept[k] == entry[k] for k in ENTRY_KEYS)
+
+
+def _key(index: Index, i: int) -> tuple[int, int, int, int]:
+    """The stats the index holds for the file at position `i`: size, mtime, inode, ctime."""
+    return index.sizes[i], index.mtimes[i], index.inodes[i], index.ctimes[i]
 
 
 def _picker(origin: list[int | None]) -> Callable[[list[Any]], list[Any]]:
@@ -549,6 +565,7 @@ _COLUMN_TYPES = {
     _SIZES: {int},
     _MTIMES: {int},
     _INODES: {int},
+    _CTIMES: {int},
     _STARTED: {int, _NONE},
     _SESSIONS: {str, _NONE},
     _PROBLEMS: {list, _NONE},

@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from peaktrade import registry
+from peaktrade import registry, registry_index
 from tests.test_registry import add
 
 SETTLED = time.time_ns() - 10_000_000_000  # as between two cron runs: nothing is racy
@@ -24,8 +24,11 @@ def settled_registry(tmp_path: Path, n: int = 30) -> tuple[Path, Path]:
 
 
 def settle(reg: Path) -> None:
+    """Files written since the last settle get an old mtime, as between two cron runs (no longer racy). The others
+    are left alone: `utime` changes a file's ctime, which the index compares too."""
     for path in [*reg.iterdir(), reg]:
-        os.utime(path, ns=(SETTLED, SETTLED))
+        if path == reg or path.stat().st_mtime_ns > SETTLED:
+            os.utime(path, ns=(SETTLED, SETTLED))
 
 
 def edit_in_place(reg: Path, i: int, **fields: object) -> None:
@@ -46,13 +49,15 @@ def newest(n: int, total: int = 30) -> list[str]:
 
 
 def row_lines(index: Path) -> list[bytes]:
-    return index.read_bytes().split(b"\n")[10:-1]
+    return index.read_bytes().split(b"\n")[registry_index.HEAD : -1]
 
 
 def test_a_damaged_row_is_found_when_the_listing_reaches_it(tmp_path: Path) -> None:
     reg, index = settled_registry(tmp_path)
     lines = index.read_bytes().split(b"\n")
-    lines[10 + 5] = b"x" * len(lines[10 + 5])  # the sixth newest record's row; the file keeps its size
+    lines[registry_index.HEAD + 5] = b"x" * len(
+        lines[registry_index.HEAD + 5]
+    )  # the sixth newest record's row; the file keeps its size
     index.write_bytes(b"\n".join(lines))
     # A listing that stops before the damage never decodes it.
     records, problems = registry.list_records(reg, limit=3, index_path=index)
@@ -158,3 +163,22 @@ def test_a_huge_integer_metric_is_dropped_by_the_record_reader_too_so_report_and
     site = model.stats_json(registry.scan(reg, index).entries)
     assert report["realized_pnl_by_mode"] == site["realized_pnl_by_mode"]
     assert report["realized_pnl_by_mode"].get("paper", 0) < 2**63
+
+
+def test_an_edit_in_place_that_puts_size_and_mtime_back_is_noticed(tmp_path: Path) -> None:
+    """`cp -p backup.json record.json` onto an existing record writes the same file (same inode) and sets the
+    backup's mtime; with the same size, only ctime tells. The index keyed without it showed the old record."""
+    reg, index = settled_registry(tmp_path, 5)
+    path = next(reg.glob("*_session_00002.json"))
+    before = path.stat()
+    text = path.read_text()
+    assert '"symbol": "BTC/EUR"' in text
+    path.write_text(text.replace('"symbol": "BTC/EUR"', '"symbol": "ETH/EUR"'))  # the same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.utime(reg, ns=(SETTLED, SETTLED))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    entry = next(e for e in registry.scan(reg, index).entries if e["session_id"] == "session_00002")
+    assert entry["symbol"] == "ETH/EUR"
+    records, problems = registry.list_records(reg, filters=registry.Filters(symbol="ETH/EUR"), index_path=index)
+    assert problems == [] and [r["session_id"] for r in records] == ["session_00002"]

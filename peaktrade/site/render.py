@@ -780,7 +780,7 @@ def _digest(line: str) -> str:
 
 def _session_fp(entry: dict[str, Any], run_ids: set[str]) -> str:
     linked = "run" if entry.get("run_id") in run_ids else "-"
-    return f"{entry['_size']}:{entry['_mtime']}:{entry['status']}:{linked}"
+    return f"{entry['_size']}:{entry['_ctime']}:{entry['status']}:{linked}"
 
 
 def _fingerprint_files(directory: Path, names: tuple[str, ...]) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from peaktrade import registry_index as ri
 from tests.sitefixture import make_workspace
 
 RUN_A = "20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001"  # completed: events.parquet
@@ -220,10 +221,13 @@ def _index_damaged(damage: Callable[[list[bytes]], list[bytes]]) -> Callable[[Pa
 
 
 def _row(lines: list[bytes], rank: int, change: Callable[[list], object]) -> list[bytes]:
-    """Line `rank` of the rows (after the 10 header lines) replaced by what `change` makes of it."""
-    row = json.loads(lines[10 + rank])
-    lines[10 + rank] = json.dumps(change(row)).encode()
+    """Line `rank` of the rows (after the header lines) replaced by what `change` makes of it."""
+    row = json.loads(lines[ri.HEAD + rank])
+    lines[ri.HEAD + rank] = json.dumps(change(row)).encode()
     return lines
+
+
+H = ri.HEAD  # the index's first row line
 
 
 def _set(row: list, i: int, value: object) -> list:
@@ -632,7 +636,7 @@ CASES: list[Case] = [
     ),
     Case(
         "index_current_version_garbage",
-        lambda r: _index(r, '{"version": 5, "count": "x"}\n[5]\n\n\n\n\n\n\n\n\n'),
+        lambda r: _index(r, f'{{"version": {ri.VERSION}, "count": "x"}}\n[5]' + "\n" * ri.HEAD),
         "state/registry-index.json",
     ),
     Case("index_not_json", lambda r: _index(r, b"\xff{{{"), "state/registry-index.json"),
@@ -643,13 +647,13 @@ CASES: list[Case] = [
     ),
     Case(
         "index_row_lines_garbage",
-        _index_damaged(lambda ls: ls[:10] + [b"\xff{{{" for _ in ls[10:-1]] + [b""]),
+        _index_damaged(lambda ls: ls[: ri.HEAD] + [b"\xff{{{" for _ in ls[ri.HEAD : -1]] + [b""]),
         "state/registry-index.json",
     ),
     Case("index_row_line_missing", _index_damaged(lambda ls: [*ls[:-2], b""]), "state/registry-index.json"),
     Case(
         "index_row_line_extra",  # as many bytes as before, one line more
-        _index_damaged(lambda ls: [*ls[:10], ls[10][: len(ls[10]) // 2], ls[10][len(ls[10]) // 2 + 1 :], *ls[11:]]),
+        _index_damaged(lambda ls: [*ls[:H], ls[H][: len(ls[H]) // 2], ls[H][len(ls[H]) // 2 + 1 :], *ls[H + 1 :]]),
         "state/registry-index.json",
     ),
     Case(
@@ -669,22 +673,22 @@ CASES: list[Case] = [
     ),
     Case(
         "index_row_deep_nesting",
-        _index_damaged(lambda ls: [*ls[:10], b"[" * 100_000 + b"]" * 100_000, *ls[11:]]),
+        _index_damaged(lambda ls: [*ls[:H], b"[" * 100_000 + b"]" * 100_000, *ls[H + 1 :]]),
         "state/registry-index.json",
     ),
     Case(
         "index_wrong_types",
-        _index_damaged(lambda ls: [ls[0], b'{"files": 1}', *ls[2:5], b"[99999999]", *ls[6:]]),
+        _index_damaged(lambda ls: [ls[0], b'{"files": 1}', *ls[2 : ri._ORDER], b"[99999999]", *ls[ri._ORDER + 1 :]]),
         "state/registry-index.json",
     ),
     Case(
         "index_sort_columns_garbage",  # read only by whole-registry readers and after a change
-        _index_damaged(lambda ls: [*ls[:7], b'["x", 5]', *ls[8:]]),
+        _index_damaged(lambda ls: [*ls[: ri._SESSIONS], b'["x", 5]', *ls[ri._SESSIONS + 1 :]]),
         "state/registry-index.json",
     ),
     Case(
         "index_rows_swapped",
-        _index_damaged(lambda ls: [*ls[:10], ls[11], ls[10], *ls[12:]]),
+        _index_damaged(lambda ls: [*ls[:H], ls[H + 1], ls[H], *ls[H + 2 :]]),
         "state/registry-index.json",
     ),
     Case("index_is_fifo", lambda r: _fifo(r, "state/registry-index.json"), "state/registry-index.json"),
