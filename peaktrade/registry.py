@@ -247,6 +247,8 @@ def _use(
 
 
 def _corrupt(index_path: Path | None, exc: Exception) -> str:
+    if isinstance(exc, registry_index.Outdated):  # an upgrade: nothing is wrong with it, but it is said once
+        return f"{index_path}: registry index cache of another release ({exc}); rebuilt from the records"
     return f"{index_path}: corrupt registry index cache ({exc}); rebuilt from the records"
 
 

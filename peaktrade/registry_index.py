@@ -75,6 +75,10 @@ class Corrupt(Exception):
     """The index cannot be used; `str()` says why."""
 
 
+class Outdated(Corrupt):
+    """The index of another release (another format version)."""
+
+
 def micros(started: datetime) -> int:
     """A start time as whole microseconds since the epoch (exact; the sort key of the index)."""
     return (started - _EPOCH) // _US
@@ -231,7 +235,7 @@ def load(path: Path) -> Index | None:
     if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
         raise Corrupt("no version")
     if meta["version"] != VERSION:  # checked first: an older release's index is one line
-        raise Corrupt(f"version {meta['version']}, expected {VERSION}")
+        raise Outdated(f"version {meta['version']}, expected {VERSION}")
     head: list[bytes | None] = []
     start = 0
     for k in range(HEAD):
