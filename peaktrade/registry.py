@@ -2,8 +2,8 @@
 
 File names and fields follow the original system (`<started:%Y%m%dT%H%M%S>_<run_type>_<session_id>.json`).
 Records are rewritten atomically. Corrupt or foreign files are skipped and reported, never fatal. Listing is
-fast at 10,000 records through an index cache (`peaktrade.registry_index`) keyed by each file's size, mtime and
-inode: a settled `session list` stats every file and decodes only the entries it shows.
+fast at 10,000 records through an index cache (`peaktrade.registry_index`) keyed by each file's size, mtime,
+inode and ctime: a settled `session list` stats every file and decodes only the entries it shows.
 """
 
 from __future__ import annotations
@@ -203,13 +203,12 @@ def scan(
 ) -> Scan:
     """Index entries for every record, newest first by start time (ties: session id, descending).
 
-    With `index_path`, parsed entries are cached (`peaktrade.registry_index`) keyed by each file's size, mtime_ns
-    and inode. Every file is stat'ed (a record edited in place changes no directory mtime) and only new or changed
-    ones are parsed; a file changed within `registry_index.RACY_NS` of the cached build is parsed again until it
-    has settled. A corrupt cache counts as missing: it is rebuilt, and that is reported once. Symlinks leading out
-    of the registry directory are not followed; a session id found in two files is shown once (the newest file)
-    and the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they
-    show.
+    With `index_path`, parsed entries are cached (`peaktrade.registry_index`) keyed by each file's size, mtime_ns,
+    inode and ctime_ns. Every file is stat'ed (a record edited in place changes no directory mtime) and only new or
+    changed ones are parsed; a file changed within `registry_index.RACY_NS` of the cached build is parsed again until
+    it has settled. A corrupt cache counts as missing: it is rebuilt, and that is reported once. Symlinks leading out
+    of the registry directory are not followed; a session id found in two files is shown once (the newest file) and
+    the others are reported. This decodes every entry; `list_records` and `find_session` decode only what they show.
     """
     return _use(
         registry_dir, index_path, lambda v: Scan(_entries(v), v.problems, v.registry_dir, v.parsed), refresh, taken

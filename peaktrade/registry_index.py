@@ -100,7 +100,7 @@ class Index:
         self._rows = rows  # the row lines from offset `start` on (the whole file as read); None: not encoded yet
         self._rows_start = start
         self._decoded = decoded  # rank -> row, checked
-        self._cursor = [start]  # offsets of the first rows, found without decoding line 9
+        self._cursor = [start]  # offsets of the first rows, found without decoding the offsets line
         meta = values[_META]
         self.dir: str = meta["dir"]
         self.built_ns: int = meta["built_ns"]

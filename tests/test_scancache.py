@@ -131,3 +131,30 @@ def test_a_save_writes_unchanged_runs_back_as_they_were_read(workspace: Path) ->
     result = scan(workspace)
     assert notes(result) == "again" and not [p for p in result.problems if FILE in p]
     assert len(path.read_bytes().split(b"\n")) == 2 + 3 and notes(scan(workspace), other) == "note"
+
+
+def test_lines_not_exactly_as_written_are_encoded_again(workspace: Path) -> None:
+    """A line is written back as read only if it holds its run alone, as `save` wrote it. A line that also holds a
+    stale copy of another run (overridden later in the file) would bring that copy back once the lines are
+    sorted; a blank after a line's comma would make the file no JSON. Both are encoded again."""
+    make_workspace(workspace)
+    other = "20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002"
+    path = workspace / "state" / FILE
+    meta = workspace / "live_runs" / RUN / "meta.json"
+    for edit in ("stale copy", "blank after comma"):
+        scan(workspace)
+        head, mine, theirs, *tail = path.read_bytes().split(b"\n")  # sorted: RUN's line, then the other's
+        if edit == "stale copy":  # `"other":[...], "RUN":[STALE],` then `"RUN":[...]`
+            stale = mine.replace(b'"notes": "', b'"notes": "STALE').removesuffix(b",")
+            lines = [head, theirs + b", " + stale + b",", mine.removesuffix(b","), *tail]
+        else:
+            lines = [head, mine + b" ", theirs, *tail]
+        path.write_bytes(b"\n".join(lines))
+        assert json.loads(path.read_text())["runs"][RUN][1]["notes"] == notes(scan(workspace))  # as written: JSON
+        text = meta.read_text()
+        meta.write_text(text.replace('"notes": "', '"notes": "x'))  # this run changes, the other's line stays
+        result = scan(workspace)
+        assert not [p for p in result.problems if FILE in p], result.problems
+        kept = json.loads(path.read_text())["runs"]  # JSON, the other run as it is, this one as edited
+        assert kept[RUN][1]["notes"] == notes(result) and notes(result).startswith("x")
+        assert kept[other][1]["notes"] == "note" and b"STALE" not in path.read_bytes()

@@ -344,3 +344,32 @@ def test_the_early_worker_starts_before_the_registry_is_read(workspace: Path) ->
     out = run_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0 ['worker', 'registry']", out.stdout + out.stderr
     assert "csv:z" in page.read_text()
+
+
+def test_a_newest_record_that_cannot_be_read_is_said_whether_or_not_a_worker_ran(workspace: Path) -> None:
+    """A record among the newest sessions that vanished since the scan: the summaries show that session missing
+    and the build says why, both when it renders them after the leaves and while a worker renders a changed run
+    (where the problem was once said, and once lost)."""
+    make_workspace(workspace)
+    settled = time.time_ns() - 10_000_000_000  # written long before: the scan keeps them, the summaries read them
+    for path in (workspace / "reports/experiments/live_sessions").iterdir():
+        os.utime(path, ns=(settled, settled))
+    first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    probe = (
+        "from peaktrade import registry; from peaktrade.errors import ArtifactError; load = registry.load_record\n"
+        "def gone(path):\n"
+        "    if 'session_20250101_120000_shadow_bbbb02' in str(path): raise ArtifactError(f'{path}: vanished here')\n"
+        "    return load(path)\n"
+        "registry.load_record = gone\n"
+        "from peaktrade.cli import main; print(main(['site', 'build']))"
+    )
+    meta = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"
+    for change in (None, "csv:q"):
+        if change:  # a run's page to render: the early worker renders it while the summaries are rendered
+            meta.write_text(meta.read_text().replace('"synthetic:42"', f'"{change}"'))
+        out = run_python(probe, workspace)
+        assert out.stdout.splitlines()[-1] == "0", out.stdout + out.stderr
+        assert out.stderr.count("vanished here") == 1, (change, out.stderr)
+        sessions = json.loads((workspace / "site/api/live_sessions.json").read_text())
+        assert "session_20250101_120000_shadow_bbbb02" not in [s["session_id"] for s in sessions]

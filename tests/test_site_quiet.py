@@ -185,6 +185,40 @@ def test_the_quiet_path_imports_no_pyarrow(workspace: Path) -> None:
     assert out.stdout.splitlines()[-1] == "0 []" and QUIET in out.stdout, out.stdout + out.stderr
 
 
+def test_the_quiet_path_reads_no_manifest_and_starts_no_worker(workspace: Path) -> None:
+    """The manifest (1 MB at 10,000 sessions) is read early only when a run's stats changed since the last full
+    build, to start the worker for its page; a quiet build reads stats only."""
+    finished_workspace(workspace)
+    build(workspace)
+    probe = (
+        "import multiprocessing.process as mp; from peaktrade.site import manifest; seen = []\n"
+        "load, start = manifest.load, mp.BaseProcess.start\n"
+        "manifest.load = lambda *a: (seen.append('manifest'), load(*a))[1]\n"
+        "mp.BaseProcess.start = lambda self: (seen.append('worker'), start(self))[1]\n"
+        "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, seen)"
+    )
+    out = run_cli_python(probe, workspace)
+    assert out.stdout.splitlines()[-1] == "0 []" and QUIET in out.stdout, out.stdout + out.stderr
+    meta = workspace / RUNNING_RUN / "meta.json"
+    meta.write_text(meta.read_text().replace('"notes": "note"', '"notes": "changed"'))
+    out = run_cli_python(probe, workspace)  # a run changed: read once, early, and its page rendered by a worker
+    assert out.stdout.splitlines()[-1] == "0 ['manifest', 'worker']", out.stdout + out.stderr
+
+
+def test_other_code_renders_every_page_again(workspace: Path) -> None:
+    """Pages are rendered by Python too (badges, numbers, charts): after an upgrade, pages whose inputs did not
+    change are rendered again, not kept as the old code left them."""
+    make_workspace(workspace)
+    build(workspace)
+    assert " 0 run pages, 0 session pages re-rendered" in build(workspace).stdout  # a session runs: not quiet
+    probe = (
+        "from peaktrade.site import manifest; manifest.code_digest = lambda: b'another release'\n"
+        "from peaktrade.cli import main; main(['site', 'build'])"
+    )
+    out = run_cli_python(probe, workspace)
+    assert " 2 run pages, 3 session pages re-rendered" in out.stdout, out.stdout + out.stderr
+
+
 def test_an_in_place_edit_of_a_symlinked_records_target_is_seen(workspace: Path) -> None:
     finished_workspace(workspace)
     registry = workspace / REGISTRY

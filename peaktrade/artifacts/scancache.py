@@ -21,7 +21,7 @@ from peaktrade import coerce
 from peaktrade.artifacts import schema as S
 from peaktrade.atomic import write_bytes
 from peaktrade.errors import ArtifactError
-from peaktrade.safeio import MAX_JSON_BYTES, UnreadableFile, parse_json, read_bytes
+from peaktrade.safeio import MAX_JSON_BYTES, UnreadableFile, loads, parse_json, read_bytes
 
 FILE = "run-scan.json"
 VERSION = 1
@@ -55,7 +55,8 @@ class ScanCache:
         self._dirty = False
         try:
             data = read_bytes(self.path)
-            doc = parse_json(self.path, data)
+            lines = _lines(data)  # as `save` writes it; else parsed as a whole (and named if it is no JSON)
+            doc = {"version": VERSION, "runs": lines[0]} if lines is not None else parse_json(self.path, data)
         except FileNotFoundError:
             return
         except UnreadableFile as exc:
@@ -69,7 +70,7 @@ class ScanCache:
             self._corrupt(f"{self.path}: corrupt run scan cache")
             return
         self._runs = runs
-        self._lines = _lines(data, runs)
+        self._lines = lines[1] if lines is not None else {}
 
     def get(self, name: str, key: str | None, meta_path: Path | str) -> tuple[dict[str, Any], list[str]] | None:
         """The parsed meta.json of run `name` and its problems, if its files still have stats `key`."""
@@ -130,19 +131,32 @@ def _line(name: str, entry: list) -> bytes:
     return (coerce.strict_json(name) + ":" + coerce.strict_json(entry, sort_keys=True)).encode()
 
 
-def _lines(data: bytes, runs: dict[str, list]) -> dict[str, bytes]:
-    """Each run's line in `data`, if the file is laid out as `save` writes it (one run a line, in the order
-    parsed); else none (each run is then encoded again)."""
+def _lines(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+    """The runs in `data` and each one's line, if the file is laid out exactly as `save` writes it: each line one
+    run (parsed alone, so a line is written back only if it holds that run and nothing else), separated by
+    commas. None otherwise: then the file is parsed as a whole and every run encoded again."""
     lines = data.split(b"\n")
-    if len(lines) != len(runs) + 3 or lines[0] + b"\n" != _HEAD or lines[-2:] != [b"}}", b""]:
-        return {}
-    found = {}
-    for name, line in zip(runs, lines[1:-2]):
-        line = line.removesuffix(b",")
-        if not line.startswith(coerce.strict_json(name).encode() + b":"):
-            return {}
-        found[name] = line
-    return found
+    if len(lines) < 4 or lines[0] + b"\n" != _HEAD or lines[-2:] != [b"}}", b""]:
+        return None
+    runs: dict[str, Any] = {}
+    found: dict[str, bytes] = {}
+    last = len(lines) - 3
+    for i, line in enumerate(lines[1:-2]):
+        if i < last - 1:
+            if not line.endswith(b","):
+                return None
+            line = line[:-1]
+        try:
+            entry = loads(b"{" + line + b"}")
+        except (ValueError, RecursionError):  # UnicodeDecodeError is one
+            return None
+        if len(entry) != 1:
+            return None
+        ((name, value),) = entry.items()
+        if name in runs:
+            return None
+        runs[name], found[name] = value, line
+    return runs, found
 
 
 def _sound(value: Any) -> bool:

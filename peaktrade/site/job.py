@@ -99,12 +99,14 @@ class _Early:
         self.settings, self.out = settings, out
         self.pool: ProcessPoolExecutor | None = None
         self.last: tuple[dict | None, str | None] | None = None  # the last build's manifest, as read here
+        self.failed = False  # no worker can start on this host: the build renders in its own process
 
     def start(self, stamps: dict[str, str | None]) -> None:
         self.last = manifest.load(self.settings, self.out)
         old = self.last[0]
-        if self.pool is None and old is not None and manifest.runs_changed(old, stamps):
-            self.pool = start(1, EARLY_MODULES)  # None where none can start: the build renders them itself
+        if self.pool is None and not self.failed and old is not None and manifest.runs_changed(old, stamps):
+            self.pool = start(1, EARLY_MODULES)
+            self.failed = self.pool is None
 
     def close(self) -> None:
         if self.pool is not None:  # the build shut it down when done; a quiet build never used it
@@ -134,12 +136,15 @@ def _render(
     else:
         removed = remove_temps(out) + remove_temps(state_dir, prefix=STATE_TEMPS)
     removed += remove_temps(state_dir, prefix=f".{quiet.FILE}.")  # a quiet build saves it too: one listdir
-    build = Build(settings, out, full, now, problems, inputs.stamps, inputs.records, early.pool, early.last)
+    build = Build(
+        settings, out, full, now, problems, inputs.stamps, inputs.records, early.pool, early.last, early.failed
+    )
     early.pool = None  # the build's now: it shuts it down
     result = build.run()
     if result.settled:
         site = quiet.site_signature(out)  # as this build left the pages
-        quiet.save(state_dir, quiet.Quiet(inputs.signature, result.settled_until, list(result.problems), site))
+        record = quiet.Quiet(inputs.signature, result.settled_until, list(result.problems), site, inputs.runs)
+        quiet.save(state_dir, record)
     try:
         clean.write_text(str(out.resolve()))
     except OSError:

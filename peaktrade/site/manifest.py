@@ -18,6 +18,7 @@ from typing import Any
 from peaktrade import coerce, safeio
 from peaktrade.atomic import write_bytes
 from peaktrade.config import Settings
+from peaktrade.site.quiet import code_digest
 from peaktrade.templating import template_hash
 
 FILE = "site-manifest.json"
@@ -29,9 +30,11 @@ def path(settings: Settings) -> Path:
 
 
 def signature(settings: Settings, out: Path) -> dict[str, str]:
-    """What every page depends on: a change re-renders all of them."""
+    """What every page depends on: a change re-renders all of them. The code is part of it (pages are rendered by
+    Python too: badges, numbers, charts), so an upgrade re-renders every page once."""
     return {
         "gen": GEN_VERSION,
+        "code": code_digest().hex(),
         "templates": template_hash("site"),
         "out": str(Path(out).resolve()),
         "page_size": str(settings.site.page_size),

@@ -81,6 +81,7 @@ class Quiet:
     until: float | None  # epoch seconds; None: no clock-dependent content at all
     problems: list[str]
     site: str  # `site_signature` of the pages it left
+    runs: str | None = None  # `runs_digest` of the runs' stats it read
 
 
 def freshness_limit(refresh_seconds: int) -> int:
@@ -104,6 +105,15 @@ class Inputs:
     stamps: dict[str, str | None]
     records: registry.Listing | None = None  # the registry's stats, handed to the build's scan likewise
 
+    @property
+    def runs(self) -> str:
+        return runs_digest(self.stamps)
+
+
+def runs_digest(stamps: dict[str, str | None]) -> str:
+    """A digest of the runs' stats alone: equal to the last full build's, no run changed since."""
+    return hashlib.blake2b(repr(sorted(stamps.items())).encode(errors="surrogateescape"), digest_size=16).hexdigest()
+
 
 def signature(
     settings: Settings, out: Path, on_stamps: Callable[[dict[str, str | None]], Any] | None = None
@@ -115,7 +125,7 @@ def signature(
     p = settings.paths
     _add(h, repr((VERSION, __version__, str(Path(out).resolve()))))
     _add(h, repr((settings.general, settings.paths, settings.site, settings.live_monitoring, settings.health)))
-    h.update(_code())  # this code: an upgrade (or an edit) rebuilds
+    h.update(code_digest())  # this code: an upgrade (or an edit) rebuilds
     _tree(h, template_dir() / "site", "")
     stamps: dict[str, str | None] = {}
     for entry in _entries(h, p.runs_dir):
@@ -178,9 +188,10 @@ def load(state_dir: Path) -> tuple[Quiet | None, str | None]:
         and isinstance(doc.get("problems"), list)
         and all(isinstance(x, str) for x in doc["problems"])
         and isinstance(doc.get("site"), str)
+        and isinstance(doc.get("runs"), str | None)
     ):
         return None, f"{path}: corrupt quiet-build record; the site was built in full"
-    return Quiet(doc["signature"], doc["until"], doc["problems"], doc["site"]), None
+    return Quiet(doc["signature"], doc["until"], doc["problems"], doc["site"], doc.get("runs")), None
 
 
 def save(state_dir: Path, quiet: Quiet) -> None:
@@ -190,6 +201,7 @@ def save(state_dir: Path, quiet: Quiet) -> None:
         "until": quiet.until,
         "problems": quiet.problems,
         "site": quiet.site,
+        "runs": quiet.runs,
     }
     try:
         write_json(Path(state_dir) / FILE, doc, fsync=False)
@@ -209,14 +221,16 @@ def holds(
     settings: Settings, out: Path, now: datetime, on_stamps: Callable[[dict[str, str | None]], Any] | None = None
 ) -> tuple[Quiet | None, str | None, Inputs | None]:
     """(the last full build's record, None, signature) when the site it left still shows every input as it is
-    now; else (None, a problem line when the record was corrupt, the signature when it was computed, with
-    `on_stamps` as in `signature`)."""
+    now; else (None, a problem line when the record was corrupt, the signature when it was computed). With
+    `on_stamps` as in `signature`, called only when a run's stats differ from the record's: a quiet build pays
+    for nothing more."""
     quiet, problem = load(settings.paths.state_dir)
     if quiet is None or (quiet.until is not None and now.timestamp() >= quiet.until):
         return None, problem, None
     if not (Path(out) / "index.html").is_file() or site_signature(out) != quiet.site:
         return None, None, None
-    inputs = signature(settings, out, on_stamps)
+    changed = None if on_stamps is None else lambda stamps: quiet.runs != runs_digest(stamps) and on_stamps(stamps)
+    inputs = signature(settings, out, changed)
     return (quiet if inputs.signature == quiet.signature else None), None, inputs
 
 
@@ -254,7 +268,7 @@ def json_file(obj: Any) -> bytes:
 
 
 @functools.cache
-def _code() -> bytes:
+def code_digest() -> bytes:
     """A digest of this code as this process first saw it, which is the code it runs: a `site build --loop`
     started before an upgrade does not record the new code as the one its pages were rendered by."""
     h = hashlib.blake2b(digest_size=16)

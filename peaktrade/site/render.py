@@ -2,7 +2,7 @@
 file atomically, leaves first.
 
 Incremental: a manifest in the state directory keeps a fingerprint per run (stat of its files plus its stale
-flag) and per session record (size, mtime); pages whose inputs did not change are not re-rendered. The small
+flag) and per session record (size, ctime); pages whose inputs did not change are not re-rendered. The small
 pages that summarize everything (Live-Track, runs list, JSON lists, health, metrics) are rendered every build.
 Write order: run and session pages and their JSON first, then lists, `index.html` last, so a page never links
 to one that does not exist yet. Each file appears atomically (temp file + rename).
@@ -72,6 +72,7 @@ class Build:
         records: registry.Listing | None = None,
         early: ProcessPoolExecutor | None = None,
         last: tuple[dict | None, str | None] | None = None,
+        no_workers: bool = False,
     ):
         self.cfg = settings
         self.out = out
@@ -80,6 +81,7 @@ class Build:
         self.written = 0
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        self._unread: list[str] = []  # records of the newest sessions that could not be read (`_write_summaries`)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
         self.stamps = stamps  # stats of each run's files, taken by site.quiet before this build read any
         self.records = records  # and of the registry's record files
@@ -93,7 +95,7 @@ class Build:
         self._executor: ProcessPoolExecutor | None = None  # see _pool
         self._early = early  # one worker for a few changed runs, started by `site.job` or `_run`
         self._last = last  # the last build's manifest and its problem, when `site.job` read it already
-        self._no_workers = False  # none can start on this host (see _start)
+        self._no_workers = no_workers  # none can start on this host (see _start; `site.job` may have found so)
         self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
         self._pool_size = 0
 
@@ -175,7 +177,8 @@ class Build:
     def _start(self, workers: int, modules: tuple[str, ...] = LEAF_MODULES) -> ProcessPoolExecutor | None:
         """`workers.start`; where none can start, this build works in this process from then on."""
         pool = start(workers, modules)
-        self._no_workers = pool is None
+        if pool is None:
+            self._no_workers = True
         return pool
 
     def _many_leaves(self) -> bool:
@@ -236,7 +239,11 @@ class Build:
         self._copy_static()
         if self.full and self._many_leaves():
             self._pool()  # the workers start (and import) while this process gathers
-        elif not self.full and self._early is None and manifest.runs_changed(old, self.stamps or {}):
+        elif (
+            not (self.full or self._no_workers)
+            and self._early is None
+            and manifest.runs_changed(old, self.stamps or {})
+        ):
             self._early = self._start(1, EARLY_MODULES)  # see `site.job`, which starts it sooner when it can
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
@@ -298,6 +305,9 @@ class Build:
                 self._write_session_lists(inp)
             newest[:] = [self._write_summaries(inp, health, history)]
         self._write_index(inp, newest[0])  # last: its sparklines are written with the run pages
+        # Records of the newest sessions that could not be read: said by every build that meets them, whether or
+        # not it rendered the summaries twice (they show those sessions as missing either way).
+        inp.problems += [p for p in dict.fromkeys(self._unread) if p not in inp.problems]
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
@@ -429,8 +439,8 @@ class Build:
             try:
                 if record is None:  # unchanged since the index was built: read now
                     record = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
-            except ArtifactError as exc:
-                self.late_problems.append(str(exc))
+            except ArtifactError as exc:  # gone or damaged since the scan: a leaf's problem, or the summaries'
+                (self.late_problems if inp is None else self._unread).append(str(exc))
                 return None
             cache[sid] = model.with_truth(record, entry)
         return cache[sid]
