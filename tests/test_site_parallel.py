@@ -16,6 +16,7 @@ from pathlib import Path
 
 from peaktrade import registry
 from tests.conftest import ROOT, T0
+from tests.helpers.probes import WORKER, spying_build
 from tests.sitefixture import FIXED_EPOCH, make_workspace
 from tests.test_summaries import legacy_run
 
@@ -200,12 +201,8 @@ def _build_after_a_change_equals_a_full_build(workspace: Path, change: Callable[
     first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     run_dir = change()
-    probe = (  # counts the worker processes started (the pool starts them through Process.start)
-        "import sys, multiprocessing.process as mp; started = []; start = mp.BaseProcess.start\n"
-        "mp.BaseProcess.start = lambda self: (started.append(self), start(self))[1]\n"
-        "from peaktrade.cli import main; rc = main(['site', 'build'])\n"
-        "print(rc, len(started), sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
-    )
+    imported = "sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules)"
+    probe = spying_build((*WORKER, "worker"), show=f"len(seen), {imported}")
     out = run_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0 1 []", out.stdout + out.stderr  # one worker, no pyarrow here
     assert " 1 run pages, 0 session pages re-rendered" in out.stdout, out.stdout
@@ -271,11 +268,7 @@ def test_a_worker_starts_early_only_when_a_run_changed_not_for_stray_entries(wor
     (runs / ".gitkeep").write_text("")
     (runs / "notes.txt").write_text("ops notes")
     (runs / "empty_run").mkdir()
-    probe = (  # lists the worker processes started (the pool starts them through Process.start)
-        "import multiprocessing.process as mp; started = []; start = mp.BaseProcess.start\n"
-        "mp.BaseProcess.start = lambda self: (started.append(1), start(self))[1]\n"
-        "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, started)"
-    )
+    probe = spying_build((*WORKER, 1))  # lists a 1 per worker process started
 
     def build() -> str:
         out = run_python(probe, workspace)
@@ -334,13 +327,7 @@ def test_the_early_worker_starts_before_the_registry_is_read(workspace: Path) ->
     """It imports pyarrow for the changed run's page while the build stats the registry's records (10,000 take
     ~0.1 s) and imports the build, instead of after."""
     page = _built_then_source_changed(workspace, "csv:z")
-    probe = (
-        "import multiprocessing.process as mp; from peaktrade import registry; seen = []\n"
-        "start, listing = mp.BaseProcess.start, registry.listing\n"
-        "mp.BaseProcess.start = lambda self: (seen.append('worker'), start(self))[1]\n"
-        "registry.listing = lambda *a: (seen.append('registry'), listing(*a))[1]\n"
-        "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, seen)"
-    )
+    probe = spying_build((*WORKER, "worker"), ("peaktrade.registry", "listing", "registry"))
     out = run_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0 ['worker', 'registry']", out.stdout + out.stderr
     assert "csv:z" in page.read_text()

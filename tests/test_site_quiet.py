@@ -14,6 +14,7 @@ from pathlib import Path
 
 from peaktrade.site import quiet
 from tests.conftest import ROOT, run_cli
+from tests.helpers.probes import WORKER, spying_build
 from tests.sitefixture import FIXED_EPOCH, make_workspace
 
 QUIET = "no input changed since the last build"
@@ -190,13 +191,7 @@ def test_the_quiet_path_reads_no_manifest_and_starts_no_worker(workspace: Path) 
     build, to start the worker for its page; a quiet build reads stats only."""
     finished_workspace(workspace)
     build(workspace)
-    probe = (
-        "import multiprocessing.process as mp; from peaktrade.site import manifest; seen = []\n"
-        "load, start = manifest.load, mp.BaseProcess.start\n"
-        "manifest.load = lambda *a: (seen.append('manifest'), load(*a))[1]\n"
-        "mp.BaseProcess.start = lambda self: (seen.append('worker'), start(self))[1]\n"
-        "from peaktrade.cli import main; rc = main(['site', 'build']); print(rc, seen)"
-    )
+    probe = spying_build(("peaktrade.site.manifest", "load", "manifest"), (*WORKER, "worker"))
     out = run_cli_python(probe, workspace)
     assert out.stdout.splitlines()[-1] == "0 []" and QUIET in out.stdout, out.stdout + out.stderr
     meta = workspace / RUNNING_RUN / "meta.json"
