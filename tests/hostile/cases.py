@@ -243,6 +243,19 @@ def _scan_cache(root: Path, meta: object) -> None:
     _write(root, "state/run-scan.json", {"version": 1, "runs": runs})
 
 
+def _scan_cache_lines(root: Path, meta: object, extra: bytes = b"") -> None:
+    """state/run-scan.json in the layout a build writes (one run a line, each read alone), entries holding `meta`
+    and matching every run's files, plus an `extra` line."""
+    from peaktrade.artifacts.scancache import stamp
+
+    lines = [
+        json.dumps(d.name).encode() + b":" + json.dumps([stamp(str(d)), meta, []]).encode()
+        for d in sorted((root / "live_runs").iterdir())
+    ]
+    body = b",\n".join([*lines, extra] if extra else lines)
+    _write(root, "state/run-scan.json", b'{"version":1,"runs":{\n' + body + b"\n}}\n")
+
+
 def _manifest(root: Path, data: bytes | str | object) -> None:
     _write(root, "state/site-manifest.json", data)
 
@@ -729,6 +742,16 @@ CASES: list[Case] = [
         "state/run-scan.json",
     ),
     Case("scan_cache_entry_not_an_object", lambda r: _scan_cache(r, 5), "state/run-scan.json"),
+    Case(
+        "scan_cache_lines_tampered",
+        lambda r: _scan_cache_lines(r, {"run_id": [1], "started_at": 1e308, "summary": {"last": {"step": "x"}}}),
+        "state/run-scan.json",
+    ),
+    Case(
+        "scan_cache_lines_deep_and_nan",
+        lambda r: _scan_cache_lines(r, {"notes": float("nan")}, b'"x":' + b"[" * 100_000 + b"]" * 100_000),
+        "state/run-scan.json",
+    ),
     # the marker of a finished build is never reported: anything odd there only makes the next build look for
     # temp files everywhere (it must not block on a FIFO or crash on a directory)
     Case("finished_marker_is_fifo", lambda r: _fifo(r, "state/site-build.finished"), None),
@@ -737,6 +760,15 @@ CASES: list[Case] = [
     Case("registry_dir_is_a_file", lambda r: _file_for_directory(r, REG), REG),
     Case("runs_dir_is_a_file", lambda r: _file_for_directory(r, "live_runs"), "live_runs"),
     Case("quiet_record_garbage", lambda r: _write(r, "state/site-quiet.json", b"\xff{"), "state/site-quiet.json"),
+    Case(
+        "quiet_record_runs_not_text",
+        lambda r: _write(
+            r,
+            "state/site-quiet.json",
+            {"version": 2, "signature": "x", "until": None, "problems": [], "site": "x", "runs": [5]},
+        ),
+        "state/site-quiet.json",
+    ),
     Case(
         "quiet_record_wrong_structure",
         lambda r: _write(r, "state/site-quiet.json", {"version": 2, "signature": ["x"], "until": 1e400}),
