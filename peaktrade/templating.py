@@ -60,9 +60,9 @@ def environment(kind: str):
         short=views.short_id,
     )
     if kind == "site":
-        from peaktrade.site import badges, fmt
+        from peaktrade.site import badges, fmt, healthview
 
-        env.globals.update(mode=badges.mode, status=badges.status, pnl=badges.pnl)
+        env.globals.update(mode=badges.mode, status=badges.status, pnl=badges.pnl, health_badge=healthview.badge)
 
         env.filters.update(
             money_ccy=fmt.money_ccy,

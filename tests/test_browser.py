@@ -192,6 +192,31 @@ def test_stale_banner_when_the_build_is_old(workspace: Path) -> None:
     assert errors == [] and escaped == []
 
 
+def test_a_page_not_rendered_again_shows_the_health_of_the_newest_build(workspace: Path) -> None:
+    """A problem the second build finds only while rendering a run page (a bad orders.jsonl line) degrades the
+    site's health. A finished session's page did not change, so it is not rendered again; its header still shows
+    the new health, from build-time.js."""
+    make_workspace(workspace)
+    epoch = {"SOURCE_DATE_EPOCH": FIXED_EPOCH}
+    assert run_cli("site", "build", cwd=workspace, env=epoch).returncode == 0
+    session = workspace / "site/sessions/session_20250101_060000_shadow_cccc03.html"
+    before = session.read_text()
+    assert "health: OK" in before
+    run_dir = next(p for p in sorted((workspace / "live_runs").iterdir()) if (p / "orders.jsonl").exists())
+    with open(run_dir / "orders.jsonl", "a") as fh:
+        fh.write("[1, 2]\n")
+    assert run_cli("site", "build", cwd=workspace, env=epoch).returncode == 0
+    assert session.read_text() == before  # not rendered again: without JavaScript it says OK
+    with _browser(workspace / "site", clock=BUILT + timedelta(seconds=40)) as (page, base, errors, escaped):
+        for rel in ("sessions/session_20250101_060000_shadow_cccc03.html", "index.html"):
+            page.goto(base + rel)
+            badge = page.locator("#health-badge")
+            assert badge.inner_text() == "health: DEGRADED"
+            assert badge.get_attribute("class") == "badge st-degraded"
+            assert "build: 1 problem(s)" in badge.get_attribute("title")
+    assert errors == [] and escaped == []
+
+
 def test_run_chart_from_file_url(workspace: Path) -> None:
     """Opened straight from disk (file://), the interactive chart still draws: no fetch(), no network."""
     from playwright.sync_api import sync_playwright

@@ -48,6 +48,16 @@ def finished_workspace(workspace: Path) -> None:
             path.write_text(json.dumps(rec))
 
 
+OK_TITLE = "ops health: never ran · build: 0 problem(s), 0 stale run(s)"
+
+
+def stamp(data: bytes) -> dict:
+    """`build-time.js` as the page's script sees it."""
+    text = data.decode()
+    assert text.startswith("window.PEAKTRADE_BUILD=") and text.endswith(";\n")
+    return json.loads(text.removeprefix("window.PEAKTRADE_BUILD=").removesuffix(";\n"))
+
+
 def pages(workspace: Path) -> dict[str, bytes]:
     site = workspace / "site"
     return {str(p.relative_to(site)): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
@@ -65,6 +75,8 @@ def test_a_build_that_finds_nothing_changed_rewrites_only_the_freshness_stamps(w
     stamps = {"build-time.js", "metrics.prom", "api/health.json", "api/live/status/snapshot.json"}
     assert changed == stamps and set(after) == set(before)
     assert f'"built":{int(FIXED_EPOCH) + 600}' in after["build-time.js"].decode()
+    stamp_before, stamp_after = (stamp(pages["build-time.js"]) for pages in (before, after))
+    assert stamp_after["health"] == stamp_before["health"] == {"status": "ok", "title": OK_TITLE}
     metrics = after["metrics.prom"].decode()
     assert metrics.endswith(f"peaktrade_site_generated_timestamp_seconds {int(FIXED_EPOCH) + 600}\n")
     assert metrics.replace(str(int(FIXED_EPOCH) + 600), FIXED_EPOCH) == before["metrics.prom"].decode()
@@ -379,3 +391,18 @@ def test_a_lasting_cache_problem_is_repeated_only_until_it_is_fixed(workspace: P
     shutil.rmtree(cache)  # the fix the problem names
     out = build(workspace)
     assert QUIET not in out.stdout and "run-scan.json" not in out.stderr and cache.is_file()
+
+
+def test_the_stamp_carries_a_badge_whatever_api_health_json_holds() -> None:
+    # the quiet path reads the badge back from api/health.json, which a person may have edited
+    now = datetime.fromtimestamp(int(FIXED_EPOCH), UTC)
+    odd = [{}, {"status": ["ok"], "ops_health": "x", "problems": "x"}, {"status": "</script>", "stale_runs": {}}]
+    for health in odd:
+        assert stamp(quiet.build_stamp(now, 60, health))["health"] == {"status": "degraded", "title": OK_TITLE}
+    late = {"status": "fail", "ops_health": {"overall": "<b>", "late": True, "age": "2 h"}, "problems": ["a", "b"]}
+    text = quiet.build_stamp(now, 60, late).decode()
+    assert "<" not in text and text.isascii()
+    assert stamp(text.encode())["health"] == {
+        "status": "fail",
+        "title": "ops health: <b> (result 2 h old) · build: 2 problem(s), 0 stale run(s)",
+    }

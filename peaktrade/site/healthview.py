@@ -23,6 +23,23 @@ def worst(*statuses: str | None) -> str:
     return max(known, key=_RANK.__getitem__) if known else "ok"
 
 
+def badge(health: Mapping[str, Any]) -> dict[str, str]:
+    """The header's health badge: its status and hover text, from `api/health.json` as a build writes it. Every
+    page is rendered with it, and `build-time.js` carries the newest build's, which the page's script shows: a
+    page not rendered again since (nothing on it changed) still shows the health of the site as it is now."""
+    status = health.get("status")
+    ops = health.get("ops_health")
+    ops = ops if isinstance(ops, Mapping) else {}
+    text = f"ops health: {ops.get('overall') or 'never ran'}"
+    if ops.get("late"):
+        text += f" (result {ops.get('age')} old)"
+    problems, stale = health.get("problems"), health.get("stale_runs")
+    problems = len(problems) if isinstance(problems, list) else 0
+    stale = len(stale) if isinstance(stale, list) else 0
+    text += f" · build: {problems} problem(s), {stale} stale run(s)"
+    return {"status": status if isinstance(status, str) and status in _RANK else "degraded", "title": text}
+
+
 def ops_summary(latest: Mapping[str, Any] | None, now: datetime, max_age_seconds: float) -> dict[str, Any]:
     """What the badge says about `ops health`: its overall status, when, and whether the result is too old."""
     if latest is None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from peaktrade.clock import iso
 from peaktrade.coerce import strict_json
 from peaktrade.config import Settings
 from peaktrade.safeio import UnreadableFile, load_json, read_bytes
-from peaktrade.site.healthview import ops_summary
+from peaktrade.site.healthview import badge, ops_summary
 from peaktrade.templating import template_dir
 
 FILE = "site-quiet.json"
@@ -90,10 +91,12 @@ def freshness_limit(refresh_seconds: int) -> int:
     return max(3 * int(refresh_seconds), 180)
 
 
-def build_stamp(now: datetime, refresh_seconds: int) -> bytes:
-    """`build-time.js`: when the site was last built; every page's freshness header reads it."""
-    built, limit = int(now.timestamp()), freshness_limit(refresh_seconds)
-    return f'window.PEAKTRADE_BUILD={{"built":{built},"stale_after":{limit}}};\n'.encode()
+def build_stamp(now: datetime, refresh_seconds: int, health: Mapping[str, Any]) -> bytes:
+    """`build-time.js`: when the site was last built, and its health badge; every page's header reads it."""
+    stamp = {"built": int(now.timestamp()), "stale_after": freshness_limit(refresh_seconds), "health": badge(health)}
+    # ASCII only, and no "<": the file is JavaScript, whatever the text of a problem count or an ops status holds
+    text = json.dumps(stamp, ensure_ascii=True, sort_keys=True, separators=(",", ":")).replace("<", "\\u003c")
+    return f"window.PEAKTRADE_BUILD={text};\n".encode()
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ def touch(settings: Settings, out: Path, now: datetime) -> bool:
     write_bytes(out / METRICS, metrics[: at + 1] + stamp, fsync=False)
     write_bytes(out / HEALTH, json_file(health), fsync=False)
     write_bytes(out / SNAPSHOT, json_file(snapshot), fsync=False)
-    write_bytes(out / STAMP, build_stamp(now, settings.site.refresh_seconds), fsync=False)
+    write_bytes(out / STAMP, build_stamp(now, settings.site.refresh_seconds, health), fsync=False)
     return True
 
 

@@ -646,7 +646,7 @@ class Build:
         tile = table[0] if table else None
         run_by_id = {r.run_id: r for r in inp.runs}
         tile_run = run_by_id.get(tile["run_id"]) if tile and tile.get("run_id") else None
-        self._write("build-time.js", build_stamp(inp.now, inp.refresh_seconds))
+        self._write("build-time.js", build_stamp(inp.now, inp.refresh_seconds, self.base["health"]))
         stale_runs = [
             {"run_id": r.run_id, **self.live[r.run_id]}
             for r in inp.runs

@@ -1,8 +1,17 @@
 /* Freshness: compare the newest site build (build-time.js, rewritten by every build) with this browser's clock.
-   Older than a few refresh intervals means the cron build stopped (or the disk is full): say so in a banner. */
+   Older than a few refresh intervals means the cron build stopped (or the disk is full): say so in a banner.
+   The health badge shows the newest build's too: a page is rendered again only when its own content changes. */
 (function () {
   var el = document.getElementById("freshness"), banner = document.getElementById("stale-banner");
   var site = window.PEAKTRADE_BUILD || {};
+  var badge = document.getElementById("health-badge"), health = site.health || {};
+  /* not from a build older than this page (a cached build-time.js) */
+  var newer = (site.built || 0) >= Number(el.getAttribute("data-built"));
+  if (badge && newer && /^(ok|degraded|fail)$/.test(health.status)) {
+    badge.className = "badge st-" + health.status;
+    badge.textContent = "health: " + health.status.toUpperCase();
+    badge.title = String(health.title || "");
+  }
   var built = Math.max(Number(el.getAttribute("data-built")), site.built || 0);
   var data = Number(el.getAttribute("data-data"));
   var limit = site.stale_after || Number(el.getAttribute("data-stale-after"));
