@@ -7,7 +7,7 @@
   var badge = document.getElementById("health-badge"), health = site.health || {};
   /* not from a build older than this page (a cached build-time.js) */
   var newer = (site.built || 0) >= Number(el.getAttribute("data-built"));
-  if (badge && newer && /^(ok|degraded|fail)$/.test(health.status)) {
+  if (badge && newer && typeof health.status === "string" && /^(ok|degraded|fail)$/.test(health.status)) {
     badge.className = "badge st-" + health.status;
     badge.textContent = "health: " + health.status.toUpperCase();
     badge.title = String(health.title || "");
