@@ -360,3 +360,41 @@ def test_a_newest_record_that_cannot_be_read_is_said_whether_or_not_a_worker_ran
         assert out.stderr.count("vanished here") == 1, (change, out.stderr)
         sessions = json.loads((workspace / "site/api/live_sessions.json").read_text())
         assert "session_20250101_120000_shadow_bbbb02" not in [s["session_id"] for s in sessions]
+
+
+def test_a_problem_found_while_rendering_a_run_page_lasts_while_the_run_is_unchanged(workspace: Path) -> None:
+    # The second build finds a bad orders.jsonl line while rendering that run's page. Later builds that leave the
+    # page as it is (another run changed) still count it, in api/health.json, on every page; fixed, it goes. The
+    # third renders every page once: the status from the gathered inputs changed (its HTML badges, without JS).
+    make_workspace(workspace)
+    add_sessions(workspace, 30)
+    config = str(with_config(workspace, PARALLEL))  # leaves in worker processes, the problem sent back from one
+    runs = sorted(p for p in (workspace / "live_runs").iterdir() if (p / "orders.jsonl").exists())
+    bad, other = runs[0], runs[-1]
+    orders = (bad / "orders.jsonl").read_bytes()
+
+    def build() -> tuple[list[str], str]:
+        out = subprocess.run(
+            build_cmd("--config", config), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, out.stderr
+        health = json.loads((workspace / "site/api/health.json").read_text())
+        return [p for p in health["problems"] if "orders.jsonl" in p], out.stderr
+
+    assert build()[0] == []
+    with open(bad / "orders.jsonl", "ab") as fh:
+        fh.write(b"[1, 2]\n")
+    found, _ = build()
+    assert len(found) == 1 and str(bad.name) in found[0], found
+    page = workspace / "site/runs" / f"{bad.name}.html"
+    for third in (True, False):  # the fourth does not render the bad run's page again; the problem is still said
+        (other / "meta.json").write_text((other / "meta.json").read_text() + " ")
+        before = page.stat().st_mtime_ns
+        assert build()[0] == found
+        assert (page.stat().st_mtime_ns == before) is not third
+        assert "health: DEGRADED" in page.read_text()
+        assert "health: DEGRADED" in (workspace / "site/runs" / f"{other.name}.html").read_text()
+        assert '"status":"degraded"' in (workspace / "site/build-time.js").read_text()
+    (bad / "orders.jsonl").write_bytes(orders)
+    assert build()[0] == []
+    assert "health: OK" in page.read_text()

@@ -85,6 +85,27 @@ def save(
         pass  # named by `load`: every build renders every page until it is removed
 
 
+def run_problems(old: dict[str, Any] | None, fingerprints: dict[str, str]) -> dict[str, list[str]]:
+    """The problems the last build kept for runs found only while rendering their pages (a bad `orders.jsonl`
+    line), for the runs in `fingerprints` (run id -> this build's) whose fingerprint is the same as then: their
+    files have not changed, so neither have these problems, whether or not this build renders the page again.
+    A malformed entry counts as none (the run's page is rendered again when it changes)."""
+    kept = old.get("run_problems") if old is not None else None
+    if not isinstance(kept, dict):
+        return {}
+    found = {}
+    for run_id, problems in kept.items():
+        if (
+            fingerprints.get(run_id) is not None
+            and old["runs"].get(run_id) == fingerprints[run_id]
+            and isinstance(problems, list)
+            and problems
+            and all(isinstance(p, str) for p in problems)
+        ):
+            found[run_id] = problems
+    return found
+
+
 def runs_changed(old: dict[str, Any], stamps: dict[str, str | None]) -> bool:
     """Has an entry of the runs directory changed since the build that wrote `old` (by the stats `site.quiet`
     took)? A run's stats are the start of its fingerprint; those of entries that were no run (a stray file, a

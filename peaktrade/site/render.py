@@ -81,6 +81,7 @@ class Build:
         self.written = 0
         self.full = full
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
+        self.run_problems: dict[str, list[str]] = {}  # run id -> those its page met (kept in the manifest)
         self._unread: list[str] = []  # records of the newest sessions that could not be read (`_write_summaries`)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
         self.stamps = stamps  # stats of each run's files, taken by site.quiet before this build read any
@@ -145,9 +146,10 @@ class Build:
                 )
                 _render_leaves(self, runs, sessions, links)
                 return None
-            for written, problems in done:
+            for written, problems, run_problems in done:
                 self.written += written
                 self.late_problems += problems
+                self.run_problems.update(run_problems)
             return self._held
         finally:
             self._held = None
@@ -247,6 +249,10 @@ class Build:
             self._early = self._start(1, EARLY_MODULES)  # see `site.job`, which starts it sooner when it can
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
+        # found by an earlier build while rendering the page of a run that has not changed since: still true
+        kept = manifest.run_problems(old, {r.run_id: r.fingerprint for r in inp.runs})
+        carried = dict.fromkeys(p for problems in kept.values() for p in problems)
+        inp.problems += [p for p in carried if p not in inp.problems]
         health = model.health(inp)
         if old is not None and old.get("badge") != health["status"]:
             self.full = True  # every page carries the health badge
@@ -296,9 +302,10 @@ class Build:
                 newest.append(self._write_summaries(inp, early, history))
 
         held = self._write_leaves(changed_runs, changed_sessions, links, meanwhile)
-        inp.problems += self.late_problems
+        late = [p for p in dict.fromkeys(self.late_problems) if p not in inp.problems]  # not those kept: known
+        inp.problems += late
         health.update(_with_problems(health, inp.problems))
-        if held is not None and not self.late_problems:
+        if held is not None and not late:
             self._write_held(held)
         else:
             if lists_due:
@@ -311,6 +318,7 @@ class Build:
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
+        rendered = {r.run_id for r in changed_runs}
         unrendered = {name: key for name, key in (self.stamps or {}).items() if name not in run_fps}
         manifest.save(
             self.cfg,
@@ -322,6 +330,7 @@ class Build:
             health_files=health_fp,
             problems=seen,
             unrendered=unrendered,
+            run_problems={**{r: p for r, p in kept.items() if r not in rendered}, **self.run_problems},
         )
         if self.summaries.entries:  # keyed by absolute run directory
             base = str(Path(self.cfg.paths.runs_dir).absolute())
@@ -736,7 +745,10 @@ class _Links:
 
 def _render_leaves(b: Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
     for info in runs:
+        before = len(b.late_problems)
         b._write_run(info, links)
+        if len(b.late_problems) > before:
+            b.run_problems[info.run_id] = b.late_problems[before:]
     for entry in sessions:
         b._write_session(entry, links, None)
 
@@ -751,14 +763,14 @@ def _leaf_worker(
     links: _Links,
     alerts_by_run: dict[str, list[dict]],
     parsed: dict[str, dict[str, Any]],
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[str], dict[str, list[str]]]:
     b = Build(cfg, out, True, now)
     b.base = base
     b.parsed = parsed
     b.live = links.live
     b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, links)
-    return b.written, b.late_problems
+    return b.written, b.late_problems, b.run_problems
 
 
 def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any]:

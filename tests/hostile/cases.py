@@ -294,6 +294,18 @@ def _hostile_fingerprints(manifest: dict) -> None:
     manifest["unrendered"] = {"notes.txt": [1], RUN_A: 5}
 
 
+def _hostile_run_problems(manifest: dict) -> None:
+    """Problems kept for runs (those of unchanged runs are said again) that carry markup and escapes; entries of
+    no run."""
+    manifest["run_problems"] = {name: [PAYLOAD] for name in manifest["runs"]}
+    manifest["run_problems"].update({"../x": [PAYLOAD], "": [PAYLOAD], "none": 5})
+
+
+def _run_problems_wrong_shapes(manifest: dict) -> None:
+    junk = ([1, None], "x", [], [PAYLOAD, {"a": 1}], [["nested"]], None)
+    manifest["run_problems"] = {name: junk[i % len(junk)] for i, name in enumerate(sorted(manifest["runs"]))}
+
+
 def _nan_events() -> pa.Table:
     from peaktrade.artifacts.schema import EVENT_SCHEMA
     from tests.conftest import event
@@ -713,6 +725,9 @@ CASES: list[Case] = [
     # a manifest of this very build, its fingerprints then replaced: only pages are re-rendered, nothing to name
     Case("manifest_hostile_fingerprints", _built_then(_hostile_fingerprints), None),
     Case("manifest_unrendered_not_a_map", _built_then(lambda m: m.update(unrendered="x")), None),
+    Case("manifest_run_problems_hostile", _built_then(_hostile_run_problems), None),
+    Case("manifest_run_problems_wrong_shapes", _built_then(_run_problems_wrong_shapes), None),
+    Case("manifest_run_problems_not_a_map", _built_then(lambda m: m.update(run_problems=[PAYLOAD])), None),
     Case(
         "summary_cache_garbage", lambda r: _write(r, "state/run-summaries.json", b"\xff{"), "state/run-summaries.json"
     ),
