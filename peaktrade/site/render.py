@@ -39,6 +39,7 @@ from peaktrade.ids import ID_PATTERN, slug
 from peaktrade.site import healthview, live, manifest, model
 from peaktrade.site.job import BuildResult
 from peaktrade.site.quiet import build_stamp, freshness_limit, json_file
+from peaktrade.site.rows import run_list_rows
 from peaktrade.site.workers import EARLY_MODULES, LEAF_MODULES, start, warm
 from peaktrade.templating import environment, template_dir
 
@@ -627,7 +628,7 @@ class Build:
             True,
             active="runs",
             runs=[r.snapshot for r in inp.runs],
-            live=self.live,
+            run_rows=run_list_rows([r.snapshot for r in inp.runs], self.live),
         )
         ops_page = healthview.page(health["latest"], history.results, self.cfg.health.timeline_results)
         self._page("health.html", "health.html.j2", True, active="health", ops=ops_page)
