@@ -369,17 +369,9 @@ def test_a_problem_found_while_rendering_a_run_page_lasts_while_the_run_is_uncha
     make_workspace(workspace)
     add_sessions(workspace, 30)
     config = str(with_config(workspace, PARALLEL))  # leaves in worker processes, the problem sent back from one
-    runs = sorted(p for p in (workspace / "live_runs").iterdir() if (p / "orders.jsonl").exists())
-    bad, other = runs[0], runs[-1]
+    bad, other = _runs_with_orders(workspace)
     orders = (bad / "orders.jsonl").read_bytes()
-
-    def build() -> tuple[list[str], str]:
-        out = subprocess.run(
-            build_cmd("--config", config), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300
-        )
-        assert out.returncode == 0, out.stderr
-        health = json.loads((workspace / "site/api/health.json").read_text())
-        return [p for p in health["problems"] if "orders.jsonl" in p], out.stderr
+    build = _builder(workspace, "--config", config)
 
     assert build()[0] == []
     with open(bad / "orders.jsonl", "ab") as fh:
@@ -397,4 +389,56 @@ def test_a_problem_found_while_rendering_a_run_page_lasts_while_the_run_is_uncha
         assert '"status":"degraded"' in (workspace / "site/build-time.js").read_text()
     (bad / "orders.jsonl").write_bytes(orders)
     assert build()[0] == []
+    assert '"status":"ok"' in (workspace / "site/build-time.js").read_text()
+    build()  # the badge changed back: every page once
     assert "health: OK" in page.read_text()
+
+
+def test_a_bad_run_that_keeps_changing_keeps_its_problem_without_a_full_build_each_time(workspace: Path) -> None:
+    # A live writer with one bad line keeps appending good ones: each build that renders its page finds the
+    # problem again, the builds between keep it; no build flips the badge (which would render every page).
+    make_workspace(workspace)
+    bad, _ = _runs_with_orders(workspace)
+    session = workspace / "site/sessions/session_20250101_060000_shadow_cccc03.html"
+    orders = bad / "orders.jsonl"
+    good = orders.read_bytes().splitlines(keepends=True)[0]
+    build = _builder(workspace)
+    assert build()[0] == []
+    with open(orders, "ab") as fh:
+        fh.write(b"[1, 2]\n")
+    found, out = build()
+    assert len(found) == 1 and out.count("orders.jsonl") == 1, out  # said once
+    build()  # the badge changed: every page once
+    for change in (True, False, True, False, True):
+        if change:
+            with open(orders, "ab") as fh:
+                fh.write(good)
+        before = session.stat().st_mtime_ns
+        problems, out = build()
+        assert problems == found, out
+        assert session.stat().st_mtime_ns == before, out  # not rendered again: no full build
+        assert f"{int(change)} run pages, 0 session pages re-rendered" in out, out
+        assert "health: DEGRADED" in session.read_text()
+    orders.write_bytes(orders.read_bytes().replace(b"[1, 2]\n", b""))
+    problems, out = build()  # renders the fixed run's page: the problem is gone at once
+    assert problems == [] and "1 run pages, 0 session pages" in out, out
+    build()  # the badge changed back: every page once
+    assert "health: OK" in session.read_text()
+
+
+def _runs_with_orders(workspace: Path) -> tuple[Path, Path]:
+    runs = sorted(p for p in (workspace / "live_runs").iterdir() if (p / "orders.jsonl").exists())
+    return runs[0], runs[-1]
+
+
+def _builder(workspace: Path, *args: str) -> Callable[[], tuple[list[str], str]]:
+    """A `site build` that must succeed; returns the problems in api/health.json naming an orders.jsonl, and what
+    the build printed."""
+
+    def build() -> tuple[list[str], str]:
+        out = subprocess.run(build_cmd(*args), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        health = json.loads((workspace / "site/api/health.json").read_text())
+        return [p for p in health["problems"] if "orders.jsonl" in p], out.stdout + out.stderr
+
+    return build

@@ -85,25 +85,18 @@ def save(
         pass  # named by `load`: every build renders every page until it is removed
 
 
-def run_problems(old: dict[str, Any] | None, fingerprints: dict[str, str]) -> dict[str, list[str]]:
-    """The problems the last build kept for runs found only while rendering their pages (a bad `orders.jsonl`
-    line), for the runs in `fingerprints` (run id -> this build's) whose fingerprint is the same as then: their
-    files have not changed, so neither have these problems, whether or not this build renders the page again.
-    A malformed entry counts as none (the run's page is rendered again when it changes)."""
+def run_problems(old: dict[str, Any] | None, run_ids: set[str]) -> dict[str, list[str]]:
+    """The problems the last build kept for runs that it found only while rendering their pages (a bad
+    `orders.jsonl` line), for the runs of `run_ids`. They hold as long as the run's files are unchanged; a build
+    that renders the page again replaces them with what it finds. A malformed entry counts as none."""
     kept = old.get("run_problems") if old is not None else None
     if not isinstance(kept, dict):
         return {}
-    found = {}
-    for run_id, problems in kept.items():
-        if (
-            fingerprints.get(run_id) is not None
-            and old["runs"].get(run_id) == fingerprints[run_id]
-            and isinstance(problems, list)
-            and problems
-            and all(isinstance(p, str) for p in problems)
-        ):
-            found[run_id] = problems
-    return found
+    return {
+        run_id: problems
+        for run_id, problems in kept.items()
+        if run_id in run_ids and isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems)
+    }
 
 
 def runs_changed(old: dict[str, Any], stamps: dict[str, str | None]) -> bool:

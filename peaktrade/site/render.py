@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -250,10 +250,10 @@ class Build:
             self._early = self._start(1, EARLY_MODULES)  # see `site.job`, which starts it sooner when it can
         inp, run_fps, session_fps = self._gather()
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
-        # found by an earlier build while rendering the page of a run that has not changed since: still true
-        kept = manifest.run_problems(old, {r.run_id: r.fingerprint for r in inp.runs})
-        carried = dict.fromkeys(p for problems in kept.values() for p in problems)
-        inp.problems += [p for p in carried if p not in inp.problems]
+        # Found by earlier builds while rendering the pages of runs that are still there: expected again (the
+        # badge must not flip while a run with a bad line keeps changing); replaced by what re-rendered pages find.
+        kept = manifest.run_problems(old, {r.run_id for r in inp.runs})
+        inp.problems += _new(inp.problems, (p for problems in kept.values() for p in problems))
         health = model.health(inp)
         if old is not None and old.get("badge") != health["status"]:
             self.full = True  # every page carries the health badge
@@ -302,11 +302,15 @@ class Build:
                     self._write_session_lists(inp)
                 newest.append(self._write_summaries(inp, early, history))
 
+        header = list(inp.problems)
         held = self._write_leaves(changed_runs, changed_sessions, links, meanwhile)
-        late = [p for p in dict.fromkeys(self.late_problems) if p not in inp.problems]  # not those kept: known
-        inp.problems += late
-        health.update(_with_problems(health, inp.problems))
-        if held is not None and not late:
+        rendered = {r.run_id for r in changed_runs}
+        still = {p for r, problems in kept.items() if r not in rendered for p in problems} | set(self.late_problems)
+        gone = {p for r, problems in kept.items() if r in rendered for p in problems} - still
+        inp.problems[:] = [p for p in inp.problems if p not in gone]
+        inp.problems += _new(inp.problems, self.late_problems)
+        health.update(model.health(inp))  # from the problems as they are now: some expected may be gone
+        if held is not None and inp.problems == header:
             self._write_held(held)
         else:
             if lists_due:
@@ -319,7 +323,6 @@ class Build:
         health_fp = self._write_health_history(old)
         self._remove_gone(old, run_fps, page_fps)
         seen = sorted({_digest(p) for p in inp.problems})
-        rendered = {r.run_id for r in changed_runs}
         unrendered = {name: key for name, key in (self.stamps or {}).items() if name not in run_fps}
         manifest.save(
             self.cfg,
@@ -486,10 +489,10 @@ class Build:
             write_bytes(path, data, fsync=False)
         self.written += 1
 
-    def _write_run(self, info: model.RunInfo, links: _Links) -> None:
+    def _write_run(self, info: model.RunInfo, links: _Links) -> list[str]:
         from peaktrade.site.runpage import write_run  # pyarrow and numpy: only where run pages are rendered
 
-        write_run(self, info, links)
+        return write_run(self, info, links)
 
     def _write_session(self, entry: dict[str, Any], links: _Links, inp: model.SiteInput | None) -> None:
         record = self._record(inp, entry)
@@ -746,10 +749,10 @@ class _Links:
 
 def _render_leaves(b: Build, runs: list[model.RunInfo], sessions: list[dict], links: _Links) -> None:
     for info in runs:
-        before = len(b.late_problems)
-        b._write_run(info, links)
-        if len(b.late_problems) > before:
-            b.run_problems[info.run_id] = b.late_problems[before:]
+        found = b._write_run(info, links)
+        if found:
+            b.run_problems[info.run_id] = found
+            b.late_problems += found
     for entry in sessions:
         b._write_session(entry, links, None)
 
@@ -772,6 +775,12 @@ def _leaf_worker(
     b.alerts_by_run = alerts_by_run
     _render_leaves(b, runs, sessions, links)
     return b.written, b.late_problems, b.run_problems
+
+
+def _new(problems: list[str], more: Iterable[str]) -> list[str]:
+    """Those of `more` not in `problems` yet, each once, in order."""
+    have = set(problems)
+    return [p for p in dict.fromkeys(more) if p not in have]
 
 
 def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any]:

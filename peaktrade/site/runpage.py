@@ -39,8 +39,8 @@ TAIL_COLUMNS = [  # what the run page's tail table and api/runs/<id>/tail.json s
 TIMELINE_ORDERS = 200
 
 
-def write_run(b: Build, info: model.RunInfo, links: _Links) -> None:
-    """Render one run's page and files through the build `b` (its writes, problems and alerts)."""
+def write_run(b: Build, info: model.RunInfo, links: _Links) -> list[str]:
+    """Render one run's page and files through the build `b` (its writes and alerts); returns the problems met."""
     run_dir = Path(b.cfg.paths.runs_dir) / info.run_id
     s = info.snapshot
     try:
@@ -53,9 +53,7 @@ def write_run(b: Build, info: model.RunInfo, links: _Links) -> None:
         tail = legacy.to_rows(events.select(TAIL_COLUMNS).slice(max(0, events.num_rows - TAIL_ROWS)))
         orders = reader.orders()
     except (ArtifactError, OSError) as exc:
-        b.late_problems.append(f"{run_dir}: {exc}")
-        return
-    b.late_problems += [p for p in reader.problems if p not in b.late_problems]
+        return [f"{run_dir}: {exc}"]
     times = _numbers(series.column("ts_bar").cast(pa.int64()))
     col = {name: _numbers(series.column(name)) for name in series.column_names if name != "ts_bar"}
     charts = "".join(
@@ -97,6 +95,7 @@ def write_run(b: Build, info: model.RunInfo, links: _Links) -> None:
         session_id=session_id if session_id in links.session_ids else None,
         alerts=run_alerts,
     )
+    return list(dict.fromkeys(reader.problems))
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
