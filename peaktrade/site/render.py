@@ -293,7 +293,7 @@ class Build:
         inp.problems += history.problems
         # The session lists and the summary pages link to leaves and carry the health header: while the workers
         # render leaves, render them with the header they get if no leaf finds a problem; kept only if none does.
-        early = _with_problems(health, inp.problems)
+        early = model.health(inp)  # with the problems known so far (the history's too)
         newest: list[_Newest] = []
 
         def meanwhile() -> None:
@@ -627,13 +627,14 @@ class Build:
             .encode(),
         )
         self._write("metrics.prom", model.prometheus(inp).encode())
+        snapshots = [r.snapshot for r in inp.runs]
         self._page(
             "runs/index.html",
             "runs.html.j2",
             True,
             active="runs",
-            runs=[r.snapshot for r in inp.runs],
-            run_rows=run_list_rows([r.snapshot for r in inp.runs], self.live),
+            runs=snapshots,
+            run_rows=run_list_rows(snapshots, self.live),
         )
         ops_page = healthview.page(health["latest"], history.results, self.cfg.health.timeline_results)
         self._page("health.html", "health.html.j2", True, active="health", ops=ops_page)
@@ -783,14 +784,6 @@ def _new(problems: list[str], more: Iterable[str]) -> list[str]:
     """Those of `more` not in `problems` yet, each once, in order."""
     have = set(problems)
     return [p for p in dict.fromkeys(more) if p not in have]
-
-
-def _with_problems(health: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    """`health` as the pages show it: with the build's problems, which make it at least degraded."""
-    shown = dict(health, problems=list(problems))
-    if problems:
-        shown["status"] = healthview.worst(health["status"], "degraded")
-    return shown
 
 
 def _settled(inp: model.SiteInput, health: dict[str, Any]) -> tuple[bool, float | None]:
