@@ -23,6 +23,13 @@ def parse_ts(value: object) -> datetime | None:
     Values that exist but cannot be represented (epoch 1e308, year 1 with a positive offset, year 9999 with a
     negative one) are None too: a hostile timestamp must never raise OverflowError in a reader.
     """
+    if type(value) is str and len(value) <= 64:  # the common case first: readers parse ~20,000 per site build
+        try:
+            ts = datetime.fromisoformat(value)  # also the "Z" suffix (Python >= 3.11)
+        except ValueError:
+            ts = None  # blanks around it, or no time at all: below
+        if ts is not None and ts.tzinfo is UTC:
+            return ts
     if value is None or value == "":
         return None
     try:

@@ -243,6 +243,19 @@ def meta(data: Any, path: Path | str) -> tuple[dict[str, Any], list[str]]:
     """A run's meta.json with every known field of its type (summary totals and last event included)."""
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}; remove or rewrite it")
+    if _plain_meta(data):  # what our writer writes (and what a site build's scan cache keeps for 1,000 runs)
+        out = dict(data)
+        summary = out.get("summary")
+        if summary is not None:
+            out["summary"] = summary = dict(summary)
+            if summary.get("last") is not None:
+                summary["last"] = dict(summary["last"])
+        return out, []
+    return _meta_checked(data, path)
+
+
+def _meta_checked(data: dict[str, Any], path: Path | str) -> tuple[dict[str, Any], list[str]]:
+    """`meta` field by field: what it keeps and every problem."""
     f = _Fields(path, data)
     f.shallow()
     f.identifier("run_id")
@@ -307,6 +320,101 @@ def event_row(data: Mapping[str, Any], path: Path | str, prefix: str = "") -> tu
 
 
 _EVENT_TIMES, _EVENT_TEXT, _EVENT_BOOLS = frozenset(EVENT_TIMES), frozenset(EVENT_TEXT), frozenset(EVENT_BOOLS)
+_META_TEXT, _META_TIMES, _META_INTS = frozenset(META_TEXT), frozenset(META_TIMES), frozenset(META_INTS)
+_META_SCALARS = _META_TEXT | _META_TIMES | _META_INTS | {"run_id"}
+_META_OBJECTS = frozenset(("strategy_params", "config_snapshot"))
+_SCALARS = frozenset((str, int, float, bool))  # exact types, as JSON decodes them: anything else is looked at slowly
+
+
+def _plain_meta(data: dict[str, Any]) -> bool:
+    """Does every field of a meta.json already hold what `meta` would keep? (The fast path: one pass, no copies.)
+    Any doubt takes the field-by-field path (`_meta_checked`), which also names the problems."""
+    for key, value in data.items():
+        if value is None:
+            continue
+        kind = type(value)
+        if kind in _SCALARS:
+            if key in _META_SCALARS:
+                if key in _META_TEXT:
+                    ok = kind is str
+                elif key in _META_TIMES:
+                    ok = kind is str and (not value or parse_ts(value) is not None)
+                elif key in _META_INTS:
+                    ok = kind is int
+                else:
+                    ok = is_id(value)
+            else:
+                ok = key not in _META_OBJECTS and key not in ("summary", "tags")
+        elif kind is dict or kind is list:
+            if key in _META_SCALARS:
+                return False
+            if key == "summary":
+                ok = kind is dict and _plain_summary(value)  # two levels deep at most: no depth to measure
+            elif key == "tags":
+                ok = kind is list and all(type(v) is str for v in value)
+            else:
+                ok = (kind is dict or key not in _META_OBJECTS) and not too_deep(value, MAX_DEPTH - 1)
+        else:
+            return False
+        if not ok:
+            return False
+    return True
+
+
+def _plain_summary(summary: dict[str, Any]) -> bool:
+    """meta's `summary` as our writer leaves it: `totals` and `last` of their types, nothing else nested."""
+    for key, value in summary.items():
+        if value is None:
+            continue
+        if key == "totals":
+            if type(value) is not dict or not _plain_totals(value):
+                return False
+        elif key == "last":
+            if type(value) is not dict or not _plain_event(value):
+                return False
+        elif type(value) not in _SCALARS:
+            return False
+    return True
+
+
+def _plain_totals(totals: dict[str, Any]) -> bool:
+    for key, value in totals.items():
+        if value is None:
+            continue
+        kind = type(value)
+        if kind not in _SCALARS:
+            return False
+        if key in _TOTALS_INTS and kind is not int:
+            return False
+        if key in _TOTALS_FLOATS and not is_number(value):
+            return False
+    return True
+
+
+def _plain_event(last: dict[str, Any]) -> bool:
+    for key, value in last.items():
+        kind = type(value)
+        if kind is float or kind is int:  # most fields: numbers
+            if key in _EVENT_NOT_NUMBERS or not is_number(value):
+                return False
+            continue
+        if value is None:
+            continue
+        if key in _EVENT_TIMES:
+            ok = type(value) is str and (not value or parse_ts(value) is not None)
+        elif key in _EVENT_TEXT:
+            ok = type(value) is str
+        elif key in _EVENT_BOOLS:
+            ok = type(value) is bool
+        else:
+            ok = is_number(value)
+        if not ok:
+            return False
+    return True
+
+
+_TOTALS_INTS, _TOTALS_FLOATS = frozenset(TOTALS_INTS), frozenset(TOTALS_FLOATS)
+_EVENT_NOT_NUMBERS = _EVENT_TIMES | _EVENT_TEXT | _EVENT_BOOLS
 
 
 def order(data: Any, path: Path, line: int) -> tuple[dict[str, Any] | None, list[str]]:

@@ -110,3 +110,78 @@ def test_the_registry_reads_a_record_with_bad_fields_and_names_them(tmp_path: Pa
     result = registry.scan(tmp_path)
     assert [e["session_id"] for e in result.entries] == ["session_1"]
     assert len(result.problems) == 2 and all(str(path) in p for p in result.problems)
+
+
+def _nested(depth: int) -> list:
+    deep: list = []
+    node = deep
+    for _ in range(depth):
+        node.append([])
+        node = node[0]
+    return deep
+
+
+class _Dict(dict):
+    pass
+
+
+# Values a meta.json field may hold, hostile or not: each one, in each field, must come out of the fast path for
+# what our writer writes exactly as the field-by-field path would leave it (problems included).
+_VALUES = (
+    None, "", "x", "..", "run_ok", "2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00Z", " 2025-01-01T00:00:00Z ",
+    "2025-01-01T00:00:00", "0001-01-01T00:00:00+05:00", 0, 1, -1, 2**70, 10**400, 1.5, float("nan"), float("inf"),
+    True, False, [], ["a"], ["a", 1], {}, {"a": {"b": 1}}, _nested(70), _nested(10), _Dict(a=1), ("t",),
+)  # fmt: skip
+
+
+def _good_meta() -> dict:
+    return {
+        "schema_version": 1, "run_id": "20250101_000000_paper_x_BTC-EUR_1m_aaaa0001", "session_id": "session_1",
+        "mode": "paper", "strategy_name": "ma_crossover", "symbol": "BTC/EUR", "timeframe": "1m", "status": "running",
+        "error": None, "data_source": "synthetic:42", "notes": "", "host": "h", "pid": 12, "pid_start_ticks": 34,
+        "rows": 10, "started_at": "2025-01-01T00:00:00+00:00", "ended_at": None,
+        "heartbeat_at": "2025-01-01T00:10:00+00:00", "last_bar_time": "2025-01-01T00:09:00+00:00", "tags": ["a"],
+        "strategy_params": {"fast": 5}, "config_snapshot": {"risk": {"max_position": 1.0}}, "extra": {"k": [1]},
+        "summary": {
+            "totals": {"steps": 10, "orders": 2, "filled": 1, "rejected": 0, "blocked": 1, "signal_changes": 3,
+                       "max_drawdown": 0.1, "first_equity": 1000.0},
+            "last": {"step": 9, "ts_bar": "2025-01-01T00:09:00+00:00", "ts_event": "2025-01-01T00:09:01+00:00",
+                     "price": 1.5, "equity": 1000.0, "signal": 1, "signal_changed": False, "risk_allowed": True,
+                     "risk_reasons": "", "risk_severity": "ok"},
+            "kept": 1,
+        },
+    }  # fmt: skip
+
+
+def _variants() -> list[dict]:
+    out = [_good_meta()]
+    for value in _VALUES:
+        for key in (*_good_meta(), "new_field"):
+            meta = _good_meta()
+            meta[key] = value
+            out.append(meta)
+        for part in ("totals", "last"):
+            for key in (*_good_meta()["summary"][part], "other"):
+                meta = _good_meta()
+                meta["summary"][part][key] = value
+                out.append(meta)
+        for key in ("totals", "last", "kept"):
+            meta = _good_meta()
+            meta["summary"][key] = value
+            out.append(meta)
+    return out
+
+
+def test_the_fast_path_for_a_plain_meta_keeps_what_the_field_by_field_path_keeps() -> None:
+    plain = 0
+    for meta in _variants():
+        fast, checked = coerce.meta(meta, "m.json"), coerce._meta_checked(meta, "m.json")
+        assert repr(fast) == repr(checked), meta  # repr: a NaN equals itself there
+        plain += coerce._plain_meta(meta)
+    assert plain > 100  # the fast path was taken, not only the slow one
+    source = _good_meta()
+    fast, _ = coerce.meta(source, "m.json")
+    fast["summary"]["last"]["price"] = 2.0
+    fast["summary"]["kept"] = 2
+    fast["notes"] = "changed"
+    assert source == _good_meta()  # copies: the caller's changes leave the input (a cached meta) alone

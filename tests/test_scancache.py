@@ -158,3 +158,30 @@ def test_lines_not_exactly_as_written_are_encoded_again(workspace: Path) -> None
         kept = json.loads(path.read_text())["runs"]  # JSON, the other run as it is, this one as edited
         assert kept[RUN][1]["notes"] == notes(result) and notes(result).startswith("x")
         assert kept[other][1]["notes"] == "note" and b"STALE" not in path.read_bytes()
+
+
+def test_the_event_file_a_stamp_shows_is_the_one_a_stat_finds_now(tmp_path: Path) -> None:
+    # A build reads a run's event file and its fingerprint back from the stamp it took (no second stat):
+    # the same file, with the same fingerprint, as `event_file` and `fingerprint` find.
+    from peaktrade.artifacts.summarycache import event_file, fingerprint, stamped_event_file
+
+    layouts = {
+        "parquet": ["events.parquet"],
+        "csv": ["events.csv"],
+        "both": ["events.parquet", "events.csv"],
+        "none": [],
+        "ours": ["events.d/"],
+        "parquet_is_a_directory": ["events.parquet/", "events.csv"],
+    }
+    for name, files in layouts.items():
+        run = tmp_path / name
+        run.mkdir()
+        (run / "meta.json").write_text("{}")
+        for f in files:
+            if f.endswith("/"):
+                (run / f).mkdir()
+            else:
+                (run / f).write_text("a,b\n1,2\n" * len(name))
+        found = event_file(run)
+        expected = None if found is None else (found, fingerprint(found))
+        assert stamped_event_file(run, stamp(str(run))) == expected, name

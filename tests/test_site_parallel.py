@@ -344,11 +344,11 @@ def test_a_newest_record_that_cannot_be_read_is_said_whether_or_not_a_worker_ran
     first = subprocess.run(build_cmd(), cwd=workspace, env=env(), capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     probe = (
-        "from peaktrade import registry; from peaktrade.errors import ArtifactError; load = registry.load_record\n"
-        "def gone(path):\n"
+        "from peaktrade import registry; from peaktrade.errors import ArtifactError; read = registry.read_record\n"
+        "def gone(path, **kw):\n"
         "    if 'session_20250101_120000_shadow_bbbb02' in str(path): raise ArtifactError(f'{path}: vanished here')\n"
-        "    return load(path)\n"
-        "registry.load_record = gone\n"
+        "    return read(path, **kw)\n"
+        "registry.read_record = gone\n"
         "from peaktrade.cli import main; print(main(['site', 'build']))"
     )
     meta = workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001/meta.json"

@@ -12,7 +12,7 @@ from typing import Any
 
 from peaktrade import coerce, safeio
 from peaktrade.artifacts import schema as S
-from peaktrade.artifacts.summarycache import SummaryCache, event_file
+from peaktrade.artifacts.summarycache import SummaryCache, event_file, stamped_event_file
 from peaktrade.errors import ArtifactError, RunNotFound
 
 
@@ -60,7 +60,7 @@ def check_links(run_dir: Path) -> None:
 
 
 def glance(
-    run_dir: Path, meta: dict[str, Any], cache: SummaryCache
+    run_dir: Path, meta: dict[str, Any], cache: SummaryCache, stamp: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
     """The run's totals, its newest event and the problems met, as `RunReader(run_dir, meta)` gives them, opening
     no event file when meta.json holds both (ours; or says no event is committed yet) or `cache` holds a summary
@@ -69,17 +69,26 @@ def glance(
 
     Raises `ArtifactError` (a symlink leading out, an unreadable event file), as the reader would. One
     difference: for a run with no event committed, the reader would read (and clip) every uncommitted event, and
-    report damage it met there; here that damage is reported once, by the build that renders the run's page."""
+    report damage it met there; here that damage is reported once, by the build that renders the run's page.
+
+    `stamp`: the run's `scancache.stamp`, taken by this job; the event file and its fingerprint are then those its
+    stats show (it holds no symlink), and no file is stat'ed again."""
     summary = meta.get("summary")
     ours = isinstance(summary, dict) and isinstance(summary.get("totals"), dict)
     if ours and summary.get("last"):
         return dict(summary["totals"]), dict(summary["last"]), []
     if ours and committed_step(meta) == -1:
         return dict(summary["totals"]), None, []  # no event committed yet: a reader would clip every one it read
-    path = None if ours else event_file(run_dir)
+    if ours:
+        path, fp = None, None
+    elif stamp is not None:
+        path, fp = stamped_event_file(run_dir, stamp) or (None, None)
+    else:
+        path, fp = event_file(run_dir), None
     if path is not None:
-        check_links(run_dir)
-        kept = cache.kept(run_dir, path)
+        if stamp is None:
+            check_links(run_dir)
+        kept = cache.kept(run_dir, path, fp)
         if kept is not None:
             return dict(kept.totals), dict(kept.last) if kept.last else None, []
     from peaktrade.artifacts.reader import RunReader  # pyarrow: only for runs whose events must be read

@@ -43,6 +43,16 @@ def stamp(run_dir: str) -> str | None:
     return "|".join(parts)
 
 
+def stamped_file(key: str, name: str) -> tuple[int, int, int, int] | None:
+    """What a `stamp` says of the run's file `name` (one of `NAMES`): (mode, inode, size, mtime_ns), or None if it
+    found none. Read back by the build that took it, so no file is stat'ed twice (a stamp holds no symlink)."""
+    parts = key.split("|")
+    fields = parts[NAMES.index(name) + 1].split(":") if len(parts) == len(NAMES) + 1 else ()
+    if len(fields) != 5:
+        return None
+    return int(fields[0], 8), int(fields[1]), int(fields[2]), int(fields[3])
+
+
 class ScanCache:
     """The parsed meta.json files of the last scan (see module doc); `save` writes it back when it changed."""
 

@@ -12,6 +12,7 @@ and said so once (`SummaryCache.problems`).
 from __future__ import annotations
 
 import os
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from peaktrade import coerce
 from peaktrade.artifacts import schema as S
+from peaktrade.artifacts.scancache import stamped_file
 from peaktrade.atomic import write_json
 from peaktrade.safeio import UnreadableFile, load_json_object
 
@@ -58,6 +60,16 @@ def event_file(run_dir: Path) -> Path | None:
     return None
 
 
+def stamped_event_file(run_dir: Path, key: str) -> tuple[Path, Fingerprint] | None:
+    """`event_file` and its `fingerprint` as the stats of a `scancache.stamp` of the run saw them (no stat now),
+    or None when it found neither event file of the original format."""
+    for name in (S.EVENTS, S.LEGACY_CSV):
+        found = stamped_file(key, name)
+        if found is not None and stat.S_ISREG(found[0]):
+            return Path(run_dir) / name, (name, found[2], found[3], found[1])
+    return None
+
+
 def fingerprint(path: Path) -> Fingerprint:
     st = os.stat(path)
     return (path.name, st.st_size, st.st_mtime_ns, st.st_ino)
@@ -72,6 +84,7 @@ class SummaryCache:
         self.problems: list[str] = []
         self.dirty = False
         self._put: set[str] = set()
+        self._cwd: str | None = None  # `_key`: a job does not change its working directory
         if self.path is not None:
             self._load()
 
@@ -96,7 +109,7 @@ class SummaryCache:
 
         `need_tail`: the caller needs `Summary.tail`, which only an in-process summary holds.
         """
-        key = str(Path(run_dir).absolute())
+        key = self._key(run_dir)
         fp = fingerprint(path)
         summary = self._lookup(key, fp, need_tail)
         if summary is None:
@@ -106,18 +119,28 @@ class SummaryCache:
             self._keep(key, summary)
         return summary
 
-    def fresh(self, run_dir: Path, path: Path) -> bool:
-        """Is a settled summary of `path` (as it is now) already kept? (False if the file is gone.)"""
-        return self.kept(run_dir, path) is not None
+    def _key(self, run_dir: Path) -> str:
+        """`str(Path(run_dir).absolute())`, without a getcwd for each of 1,000 runs."""
+        if self._cwd is None:
+            self._cwd = os.getcwd()
+        rel = str(Path(run_dir))  # normalized as `absolute` does (no "." parts, no doubled "/")
+        return self._cwd if rel == "." else os.path.join(self._cwd, rel)
 
-    def kept(self, run_dir: Path, path: Path) -> Summary | None:
-        """The settled summary of `path` (as it is now) if one is kept, else None (also if the file is gone):
-        never derives, so never opens the file. Its `tail` is None unless it was derived in this process."""
-        try:
-            fp = fingerprint(path)
-        except OSError:
-            return None
-        return self._lookup(str(Path(run_dir).absolute()), fp, need_tail=False)
+    def fresh(self, run_dir: Path, path: Path, fp: Fingerprint | None = None) -> bool:
+        """Is a settled summary of `path` (as it is now, or as fingerprint `fp` says) already kept? (False if the
+        file is gone.)"""
+        return self.kept(run_dir, path, fp) is not None
+
+    def kept(self, run_dir: Path, path: Path, fp: Fingerprint | None = None) -> Summary | None:
+        """The settled summary of `path` (as it is now, or as fingerprint `fp` taken by this job says) if one is
+        kept, else None (also if the file is gone): never derives, so never opens the file. Its `tail` is None
+        unless it was derived in this process."""
+        if fp is None:
+            try:
+                fp = fingerprint(path)
+            except OSError:
+                return None
+        return self._lookup(self._key(run_dir), fp, need_tail=False)
 
     def _lookup(self, key: str, fp: Fingerprint, need_tail: bool) -> Summary | None:
         """The summary kept for the event file whose fingerprint is now `fp`: settled, or put by this job; only an
@@ -135,7 +158,7 @@ class SummaryCache:
     def put(self, run_dir: Path, summary: Summary) -> None:
         """Keep a summary a worker process derived for this job: `get` and `fresh` trust it for as long as this
         cache lives, even if its file had not settled yet (deriving it again now would read the same bytes)."""
-        key = str(Path(run_dir).absolute())
+        key = self._key(run_dir)
         self._put.add(key)
         self._keep(key, summary)
 

@@ -99,6 +99,7 @@ class Build:
         self._last = last  # the last build's manifest and its problem, when `site.job` read it already
         self._no_workers = no_workers  # none can start on this host (see _start; `site.job` may have found so)
         self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
+        self._registry_base: Path | None = None  # the registry directory resolved, once (`_record`)
         self._pool_size = 0
 
     def _write_leaves(
@@ -203,8 +204,11 @@ class Build:
             summary = entry.meta.get("summary")
             if isinstance(summary, dict) and isinstance(summary.get("totals"), dict):
                 continue  # ours: the totals are in meta.json
-            path = summarycache.event_file(entry.path)
-            if path is not None and not self.summaries.fresh(entry.path, path):
+            if entry.stamp is not None:  # the stats this build took (`scancache.stamp`): none taken again
+                path, fp = summarycache.stamped_event_file(entry.path, entry.stamp) or (None, None)
+            else:
+                path, fp = summarycache.event_file(entry.path), None
+            if path is not None and not self.summaries.fresh(entry.path, path, fp):
                 todo.append((entry.path, path))
         many = len(todo) * 10 >= self.cfg.site.parallel_min_pages
         pool = self._pool() if many else self._early
@@ -392,7 +396,7 @@ class Build:
         for entry in scan.runs:
             try:
                 # the meta.json the scan read is the one this build renders from (read once, one commit point)
-                totals, last, found = runmeta.glance(entry.path, entry.meta, self.summaries)
+                totals, last, found = runmeta.glance(entry.path, entry.meta, self.summaries, entry.stamp)
                 meta = dict(entry.meta)
                 meta["run_id"] = entry.run_id
                 snap = model.run_snapshot(meta, totals, last, self.now, mon.stale_after_bars, mon.stale_min_seconds)
@@ -453,7 +457,10 @@ class Build:
             record = self.parsed.get(entry["_file"])
             try:
                 if record is None:  # unchanged since the index was built: read now
-                    record = registry.load_record(Path(self.cfg.paths.registry_dir) / entry["_file"])
+                    if self._registry_base is None:
+                        self._registry_base = Path(self.cfg.paths.registry_dir).resolve()
+                    path = Path(self.cfg.paths.registry_dir) / entry["_file"]
+                    record = registry.read_record(path, within=self._registry_base)[0]
             except ArtifactError as exc:  # gone or damaged since the scan: a leaf's problem, or the summaries'
                 (self.late_problems if inp is None else self._unread).append(str(exc))
                 return None
