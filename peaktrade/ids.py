@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from datetime import datetime
 from pathlib import Path
 
@@ -22,14 +22,14 @@ def slug(text: str) -> str:
 def new_run_id(mode: str, strategy: str, symbol: str, timeframe: str, started_at: datetime) -> str:
     """`YYYYMMDD_HHMMSS_<mode>_<strategy>_<SYMBOL-QUOTE>_<timeframe>_<8 hex>`: unique within a second."""
     stamp = to_utc(started_at).strftime("%Y%m%d_%H%M%S")
-    parts = [stamp, slug(mode), slug(strategy), slug(symbol), slug(timeframe), secrets.token_hex(4)]
+    parts = [stamp, slug(mode), slug(strategy), slug(symbol), slug(timeframe), os.urandom(4).hex()]
     return "_".join(parts)[:160]
 
 
 def new_session_id(mode: str, started_at: datetime) -> str:
     """`session_<YYYYmmdd_HHMMSS>_<mode>_<6 hex>`, the seeds' format."""
     stamp = to_utc(started_at).strftime("%Y%m%d_%H%M%S")
-    return f"session_{stamp}_{slug(mode)}_{secrets.token_hex(3)}"
+    return f"session_{stamp}_{slug(mode)}_{os.urandom(3).hex()}"
 
 
 def validate_id(value: str, what: str = "run id") -> str:
