@@ -72,7 +72,9 @@ def glance(
     report damage it met there; here that damage is reported once, by the build that renders the run's page.
 
     `stamp`: the run's `scancache.stamp`, taken by this job; the event file and its fingerprint are then those its
-    stats show (it holds no symlink), and no file is stat'ed again."""
+    stats show (it held no symlink), and no file is stat'ed again. A file swapped since (for a symlink, or a new
+    file) is seen by the next build, whose stamp differs: on a cache hit no file of the run is opened here, as for
+    runs in our format; a reader checks every link before it opens one."""
     summary = meta.get("summary")
     ours = isinstance(summary, dict) and isinstance(summary.get("totals"), dict)
     if ours and summary.get("last"):

@@ -127,14 +127,14 @@ class SummaryCache:
         return self._cwd if rel == "." else os.path.join(self._cwd, rel)
 
     def fresh(self, run_dir: Path, path: Path, fp: Fingerprint | None = None) -> bool:
-        """Is a settled summary of `path` (as it is now, or as fingerprint `fp` says) already kept? (False if the
-        file is gone.)"""
+        """Is a settled summary of `path` (as it is now, or as fingerprint `fp` taken by this job says) already
+        kept? (False if the file is gone, or was gone when `fp` was taken.)"""
         return self.kept(run_dir, path, fp) is not None
 
     def kept(self, run_dir: Path, path: Path, fp: Fingerprint | None = None) -> Summary | None:
         """The settled summary of `path` (as it is now, or as fingerprint `fp` taken by this job says) if one is
-        kept, else None (also if the file is gone): never derives, so never opens the file. Its `tail` is None
-        unless it was derived in this process."""
+        kept, else None (also if the file is gone, or was gone when `fp` was taken): never derives, so never opens
+        the file. Its `tail` is None unless it was derived in this process."""
         if fp is None:
             try:
                 fp = fingerprint(path)
