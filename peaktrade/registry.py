@@ -9,6 +9,7 @@ inode and ctime: a settled `session list` stats every file and decodes only the 
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 import os
 import re
@@ -176,6 +177,20 @@ class Listing:
     stats: registry_index.Stats
     odd: dict[str, str]
     modes: list[int]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """A digest of every stat taken: equal digests, the same record files as they were."""
+        text = repr((self.dir_mtime, self.stats, self.modes, sorted(self.odd.items())))
+        return hashlib.blake2b(text.encode(errors="surrogateescape"), digest_size=16).hexdigest()
+
+    def settled(self) -> bool:
+        """Did every record file last change more than `registry_index.RACY_NS` before these stats were taken? A
+        file changed within the same clock tick again would keep its stats: what was read of a racy file may be
+        out of date without the next listing showing it."""
+        _names, _sizes, mtimes, _inodes, ctimes = self.stats
+        newest = max(max(mtimes, default=0), max(ctimes, default=0))
+        return not self.odd and newest < self.built_ns - registry_index.RACY_NS
 
 
 def listing(registry_dir: Path) -> Listing | None:

@@ -17,7 +17,9 @@ from typing import Any
 
 from peaktrade import coerce, safeio
 from peaktrade.atomic import write_bytes
+from peaktrade.clock import parse_ts
 from peaktrade.config import Settings
+from peaktrade.errors import ArtifactError
 from peaktrade.site.quiet import code_digest
 from peaktrade.templating import template_hash
 
@@ -97,6 +99,71 @@ def run_problems(old: dict[str, Any] | None, run_ids: set[str]) -> dict[str, lis
         for run_id, problems in kept.items()
         if run_id in run_ids and isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems)
     }
+
+
+def sessions_view(old: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """What the last build kept of all sessions taken together (`save(..., sessions_view=...)`: counts, stats, the
+    newest records), if it kept it for `key` (the registry's stats and the runs there, see `site.render`) and
+    every part has the shape a build gives it; else None, and the build reads the registry. A record is checked
+    field by field again (`coerce.record`), as the file it stands for would be, and must be final."""
+    view = old.get("sessions_view") if old is not None else None
+    if not isinstance(view, dict) or view.get("key") != key:
+        return None
+    total, by_status, stats, newest, records = (
+        view.get(k) for k in ("total", "by_status", "stats", "newest_time", "records")
+    )
+    if not (
+        _count(total)
+        and _counts(by_status)
+        and sum(by_status.values()) == total
+        and _stats(stats)
+        and (newest is None or (isinstance(newest, str) and parse_ts(newest) is not None))
+        and isinstance(records, list)
+        and len(records) <= total
+        and all(_final_record(r) for r in records)
+    ):
+        return None
+    return view
+
+
+def _count(value: Any) -> bool:
+    return coerce.is_int(value) and value >= 0
+
+
+def _counts(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and _count(v) for k, v in value.items())
+
+
+_STATS_KEYS = (
+    "total_sessions", "by_mode", "by_status", "realized_pnl_by_mode", "avg_drawdown", "first_started_at",
+    "last_started_at",
+)  # fmt: skip
+
+
+def _stats(value: Any) -> bool:
+    """The shape of `site.model.stats_json`."""
+    return (
+        isinstance(value, dict)
+        and sorted(value) == sorted(_STATS_KEYS)
+        and _count(value["total_sessions"])
+        and _counts(value["by_mode"])
+        and _counts(value["by_status"])
+        and isinstance(value["realized_pnl_by_mode"], dict)
+        and all(isinstance(k, str) and coerce.is_number(v) for k, v in value["realized_pnl_by_mode"].items())
+        and coerce.is_number(value["avg_drawdown"])
+        and all(v is None or (isinstance(v, str) and parse_ts(v) is not None) for v in
+                (value["first_started_at"], value["last_started_at"]))
+    )  # fmt: skip
+
+
+def _final_record(value: Any) -> bool:
+    from peaktrade.status import FINAL  # here: the quiet build, which reads no view, does not import it
+
+    try:
+        record, problems = coerce.record(value, "session record kept in the site manifest")
+    except ArtifactError:
+        return False
+    return not problems and record == value and record.get("status") in FINAL
 
 
 def runs_changed(old: dict[str, Any], stamps: dict[str, str | None]) -> bool:

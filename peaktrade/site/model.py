@@ -28,6 +28,18 @@ class RunInfo:
     totals: dict[str, Any] = field(default_factory=dict)  # whole-run totals, read once by the gather
 
 
+@dataclass(frozen=True)
+class SessionsSummary:
+    """What the pages show of all sessions taken together, when a build kept it from the last one instead of
+    reading 10,000 registry entries (`site.manifest.sessions_view`: the registry unchanged, every session final)."""
+
+    total: int
+    by_status: dict[str, int]
+    stats: dict[str, Any]  # `stats_json`
+    newest_time: datetime | None  # the sessions' part of `newest_data_time`
+    records: list[dict[str, Any]]  # the newest sessions' records (at most `site.render.API_SESSIONS`)
+
+
 @dataclass
 class SiteInput:
     now: datetime
@@ -42,6 +54,7 @@ class SiteInput:
     alerts: list[dict[str, Any]] = field(default_factory=list)  # alert records (alerts_json), newest first
     ops_health: dict[str, Any] | None = None  # the latest `ops health` result (state/health/latest.json)
     ops_health_max_age: float = 1500.0  # older than this, the result no longer vouches for now
+    summary: SessionsSummary | None = None  # set instead of `sessions` (then empty) when kept from the last build
 
 
 def run_snapshot(
@@ -192,15 +205,15 @@ def status_snapshot(inp: SiteInput, health: dict[str, Any]) -> dict[str, Any]:
     running = [r for r in inp.runs if r.snapshot.state == "running"]
     stale = [r for r in inp.runs if r.snapshot.state == "stale"]
     dead = [r for r in inp.runs if r.snapshot.state == "dead"]
-    by_status: dict[str, int] = {}
-    for e in inp.sessions:
-        by_status[e.get("status") or "unknown"] = by_status.get(e.get("status") or "unknown", 0) + 1
+    summary = inp.summary
+    by_status = summary.by_status if summary is not None else sessions_by_status(inp.sessions)
+    total = summary.total if summary is not None else len(inp.sessions)
     panels = [
         {
             "id": "live_sessions",
             "title": "Live sessions",
             "status": "ok",
-            "details": {"total": len(inp.sessions), **dict(sorted(by_status.items()))},
+            "details": {"total": total, **dict(sorted(by_status.items()))},
         },
         {
             "id": "runs",
@@ -311,9 +324,22 @@ def _label(value: str) -> str:
 def newest_data_time(inp: SiteInput) -> datetime | None:
     """The freshest input: newest heartbeat or session change (for "how old is this data")."""
     stamps = [parse_ts(r.meta.get("heartbeat_at")) for r in inp.runs]
-    stamps += [parse_ts(e.get("heartbeat_at") or e.get("finished_at") or e.get("started_at")) for e in inp.sessions]
+    stamps.append(inp.summary.newest_time if inp.summary is not None else newest_session_time(inp.sessions))
     stamps = [s for s in stamps if s is not None]
     return max(stamps) if stamps else None
+
+
+def newest_session_time(sessions: list[dict[str, Any]]) -> datetime | None:
+    stamps = [parse_ts(e.get("heartbeat_at") or e.get("finished_at") or e.get("started_at")) for e in sessions]
+    stamps = [s for s in stamps if s is not None]
+    return max(stamps) if stamps else None
+
+
+def sessions_by_status(sessions: list[dict[str, Any]]) -> dict[str, int]:
+    by_status: dict[str, int] = {}
+    for e in sessions:
+        by_status[e.get("status") or "unknown"] = by_status.get(e.get("status") or "unknown", 0) + 1
+    return by_status
 
 
 ALERT_FIELDS = ("at", "event", "key", "severity", "title", "run_id", "session_id", "status", "raised_at", "target")

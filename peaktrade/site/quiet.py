@@ -147,7 +147,7 @@ def signature(
         _add(h, f"{p.registry_dir}:{type(exc).__name__}")
         records = None
     else:
-        _add(h, repr(None if records is None else (records.stats, records.modes, records.odd)))
+        _add(h, "no registry" if records is None else records.digest)
     for rel in STATE_FILES:
         _stat(h, os.path.join(p.state_dir, rel))
     for name in STATE_CACHES:

@@ -32,7 +32,7 @@ from peaktrade.artifacts import schema as S
 from peaktrade.artifacts.scancache import ScanCache
 from peaktrade.artifacts.summarycache import SummaryCache
 from peaktrade.atomic import write_bytes
-from peaktrade.clock import parse_ts
+from peaktrade.clock import iso, parse_ts
 from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
@@ -84,6 +84,8 @@ class Build:
         self.late_problems: list[str] = []  # met while rendering leaves (possibly in worker processes)
         self.run_problems: dict[str, list[str]] = {}  # run id -> those its page met (kept in the manifest)
         self._unread: list[str] = []  # records of the newest sessions that could not be read (`_write_summaries`)
+        self.sessions_key: str | None = None  # what a kept summary of the sessions holds for (`_sessions_key`)
+        self._registry_clean = False  # read without a problem this build (`_read_registry`)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
         self.stamps = stamps  # stats of each run's files, taken by site.quiet before this build read any
         self.records = records  # and of the registry's record files
@@ -252,7 +254,7 @@ class Build:
             and manifest.runs_changed(old, self.stamps or {})
         ):
             self._early = self._start(1, EARLY_MODULES)  # see `site.job`, which starts it sooner when it can
-        inp, run_fps, session_fps = self._gather()
+        inp, run_fps, session_fps = self._gather(old)
         inp.problems[:0] = self.early_problems + ([manifest_problem] if manifest_problem else [])
         # Found by earlier builds while rendering the pages of runs that are still there: expected again (the
         # badge must not flip while a run with a bad line keeps changing); replaced by what re-rendered pages find.
@@ -261,6 +263,9 @@ class Build:
         health = model.health(inp)
         if old is not None and old.get("badge") != health["status"]:
             self.full = True  # every page carries the health badge
+            if inp.summary is not None:  # the session pages too: their sessions are read after all
+                inp.sessions, session_fps = self._sessions(self._read_registry(inp.problems), inp.runs)
+                inp.summary = None
         self.base = dict(
             site_title=inp.title,
             nav=NAV,
@@ -276,21 +281,26 @@ class Build:
         self.base["data_age"] = views.age_text((inp.now - data_time).total_seconds()) if data_time else "-"
         self.base["data_epoch"] = int(data_time.timestamp()) if data_time else 0
         changed_runs = [r for r in inp.runs if self.full or old["runs"].get(r.run_id) != r.fingerprint]
-        # a running session's page shows its run's numbers: it changes whenever its run does
-        page_fps = {
-            sid: fp + "|" + run_fps.get(str(e.get("run_id")), "-") if e.get("status") not in _FINAL else fp
-            for e in inp.sessions
-            for sid, fp in [(e["session_id"], session_fps[e["session_id"]])]
-        }
-        changed_sessions = [
-            e for e in inp.sessions if self.full or old["sessions"].get(e["session_id"]) != page_fps[e["session_id"]]
-        ]
+        if inp.summary is not None:  # kept from the last build (see `_gather`): every session page stands
+            page_fps, changed_sessions, registry_fp = dict(old["sessions"]), [], old["registry"]
+        else:
+            # a running session's page shows its run's numbers: it changes whenever its run does
+            page_fps = {
+                sid: fp + "|" + run_fps.get(str(e.get("run_id")), "-") if e.get("status") not in _FINAL else fp
+                for e in inp.sessions
+                for sid, fp in [(e["session_id"], session_fps[e["session_id"]])]
+            }
+            changed_sessions = [
+                e
+                for e in inp.sessions
+                if self.full or old["sessions"].get(e["session_id"]) != page_fps[e["session_id"]]
+            ]
+            registry_fp = _digest(json.dumps(session_fps, sort_keys=True))  # the session lists show these
         links = _Links(
             {r.run_id for r in inp.runs},
-            {e["session_id"] for e in inp.sessions},
+            set(page_fps),
             {r.run_id: self.live[r.run_id] for r in inp.runs},
         )
-        registry_fp = _digest(json.dumps(session_fps, sort_keys=True))  # the session lists show these
         lists_due = self.full or old.get("registry") != registry_fp
         badge = health["status"]
         history = healthlog.history(self.cfg.paths.state_dir, self.cfg.health.timeline_results)
@@ -339,6 +349,7 @@ class Build:
             problems=seen,
             unrendered=unrendered,
             run_problems={**{r: p for r, p in kept.items() if r not in rendered}, **self.run_problems},
+            sessions_view=self._view_to_keep(inp, newest[0]),
         )
         if self.summaries.entries:  # keyed by absolute run directory
             base = str(Path(self.cfg.paths.runs_dir).absolute())
@@ -365,7 +376,7 @@ class Build:
 
     # -- inputs ---------------------------------------------------------------------------------------------
 
-    def _gather(self) -> tuple[model.SiteInput, dict[str, str], dict[str, str]]:
+    def _gather(self, old: dict | None) -> tuple[model.SiteInput, dict[str, str], dict[str, str]]:
         cfg = self.cfg
         mon = cfg.live_monitoring
         problems: list[str] = list(self.summaries.problems)
@@ -379,19 +390,15 @@ class Build:
                 self._early.submit(warm, *LEAF_MODULES)
             except BrokenExecutor:  # it died: the run pages are rendered here (`_write_leaves`)
                 pass
-        index = Path(cfg.paths.state_dir) / "registry-index.json"
-        reg = registry.scan(cfg.paths.registry_dir, index, taken=self.records)
-        problems += reg.problems
-        self.parsed = reg.records  # the session pages show these as the scan read them: one read per record
-        sessions = [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
-        problems += [
-            f"session id {e.get('session_id')!r} in {e['_file']} is not a safe id; skipped"
-            for e in reg.entries
-            if not ID_PATTERN.match(e.get("session_id") or "")
-        ]
+        self.sessions_key = self._sessions_key(scan.runs)
+        key = self.sessions_key
+        kept = None if self.full or old is None or key is None else manifest.sessions_view(old, key)
+        # The registry as the last build read it, every session final and the same runs there: what the pages show
+        # of all sessions is kept (`model.SessionsSummary`), no entry is read, and no session page changes.
+        sessions = self._read_registry(problems) if kept is None else []
         problems += scan.problems
         derived()
-        session_ids = {e["session_id"] for e in sessions}
+        session_ids = {e["session_id"] for e in sessions} if kept is None else set(old["sessions"])
         runs = []
         for entry in scan.runs:
             try:
@@ -411,19 +418,14 @@ class Build:
             runs.append(model.RunInfo(entry.run_id, meta, snap, fp, totals=totals))
             # one rule for the writer's state everywhere (peaktrade.status): badges, fingerprint, metrics
             self.live[entry.run_id] = live.live_numbers(snap, snap.state)
+        if kept is not None and len(runs) != len(scan.runs):  # a run could not be read: its sessions' links change
+            kept, sessions = None, self._read_registry(problems)
         alerts = self._alerts(problems)
         by_run = model.alerts_by_run(alerts)
         for info in runs:  # a run page shows its alerts: re-render it when they change
             mine = by_run.get(info.run_id, [])
             info.fingerprint += f"|alerts:{len(mine)}:{mine[0]['at'] if mine else ''}"
-        metas = {r.run_id: r.meta for r in runs}
-        sessions = [
-            model.session_truth(e, metas.get(e.get("run_id")), self.now, mon.stale_min_seconds) for e in sessions
-        ]
-        run_ids = {r.run_id for r in runs}
-        session_fps = {  # a session page re-renders when its record, its shown status or its run's presence changes
-            e["session_id"]: _session_fp(e, run_ids) for e in sessions
-        }
+        sessions, session_fps = self._sessions(sessions, runs)
         ops_latest, ops_problem = healthlog.latest(cfg.paths.state_dir)
         problems += [ops_problem] if ops_problem else []
         inp = model.SiteInput(
@@ -439,9 +441,73 @@ class Build:
             alerts=alerts,
             ops_health=ops_latest,
             ops_health_max_age=cfg.health.interval_seconds * cfg.health.missed_intervals,
+            summary=None if kept is None else _summary(kept),
         )
         self.alerts_by_run = by_run
         return inp, {r.run_id: r.fingerprint for r in runs}, session_fps
+
+    def _read_registry(self, problems: list[str]) -> list[dict[str, Any]]:
+        """The registry's index entries with a safe session id, newest first; its problems are added."""
+        cfg = self.cfg
+        index = Path(cfg.paths.state_dir) / "registry-index.json"
+        reg = registry.scan(cfg.paths.registry_dir, index, taken=self.records)
+        self.parsed = reg.records  # the session pages show these as the scan read them: one read per record
+        unsafe = [
+            f"session id {e.get('session_id')!r} in {e['_file']} is not a safe id; skipped"
+            for e in reg.entries
+            if not ID_PATTERN.match(e.get("session_id") or "")
+        ]
+        problems += reg.problems + unsafe
+        self._registry_clean = not (reg.problems or unsafe)
+        return [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
+
+    def _sessions(
+        self, entries: list[dict[str, Any]], runs: list[model.RunInfo]
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """The sessions with the status they really have (`session_truth`) and their pages' fingerprints."""
+        metas = {r.run_id: r.meta for r in runs}
+        stale = self.cfg.live_monitoring.stale_min_seconds
+        sessions = [model.session_truth(e, metas.get(e.get("run_id")), self.now, stale) for e in entries]
+        run_ids = {r.run_id for r in runs}
+        session_fps = {  # a session page re-renders when its record, its shown status or its run's presence changes
+            e["session_id"]: _session_fp(e, run_ids) for e in sessions
+        }
+        return sessions, session_fps
+
+    def _sessions_key(self, scanned: list) -> str | None:
+        """What a kept `model.SessionsSummary` holds for: the registry's record files as their stats show them,
+        settled (see `registry.Listing.settled`), and the runs there. None: nothing may be kept."""
+        listing = self.records
+        if listing is None or not listing.settled():
+            return None
+        return _digest(listing.digest + "|" + "|".join(sorted(e.run_id for e in scanned)))
+
+    def _view_to_keep(self, inp: model.SiteInput, newest: _Newest) -> dict[str, Any] | None:
+        """What the next build may keep of all sessions (`manifest.sessions_view`), if it may: the registry read
+        without a problem, every session final, every one of the newest records read."""
+        if self.sessions_key is None:
+            return None
+        if inp.summary is not None:
+            s = inp.summary
+            total, by_status, stats, newest_time, records = s.total, s.by_status, s.stats, s.newest_time, s.records
+        elif (
+            self._registry_clean
+            and not self._unread
+            and all(e["status"] in _FINAL for e in inp.sessions)
+            and len(newest.records) == min(len(inp.sessions), API_SESSIONS)
+        ):
+            total, by_status = len(inp.sessions), model.sessions_by_status(inp.sessions)
+            stats, newest_time, records = newest.stats, model.newest_session_time(inp.sessions), newest.records
+        else:
+            return None
+        return {
+            "key": self.sessions_key,
+            "total": total,
+            "by_status": by_status,
+            "stats": stats,
+            "newest_time": iso(newest_time),
+            "records": records,
+        }
 
     def _alerts(self, problems: list[str]) -> list[dict[str, Any]]:
         from peaktrade.alerts.store import history
@@ -617,10 +683,12 @@ class Build:
         self, inp: model.SiteInput, health: dict[str, Any], history: healthlog.HealthHistory
     ) -> _Newest:
         """The pages and JSON files that summarize everything, but `index.html`; returns what that shows."""
-        newest = inp.sessions[:API_SESSIONS]
-        records = [r for r in (self._record(inp, e) for e in newest) if r is not None]
+        if inp.summary is not None:
+            records, stats = list(inp.summary.records), inp.summary.stats
+        else:
+            records = [r for r in (self._record(inp, e) for e in inp.sessions[:API_SESSIONS]) if r is not None]
+            stats = model.stats_json(inp.sessions)
         api_sessions = [views.live_session_summary(r) for r in records]
-        stats = model.stats_json(inp.sessions)
         self._json("api/live_sessions.json", api_sessions)
         self._json("api/live_sessions/stats.json", stats)
         self._json("api/runs.json", [model.run_metadata(r) for r in inp.runs])
@@ -683,7 +751,7 @@ class Build:
             tile=tile,
             tile_run=tile_run.run_id if tile_run else None,
             table=table,
-            total_sessions=len(inp.sessions),
+            total_sessions=inp.summary.total if inp.summary is not None else len(inp.sessions),
             stats=newest.stats,
             stale_runs=stale_runs,
         )
@@ -806,6 +874,13 @@ def _settled(inp: model.SiteInput, health: dict[str, Any]) -> tuple[bool, float 
     if ops["late"] or checked is None:
         return False, None
     return True, checked.timestamp() + inp.ops_health_max_age
+
+
+def _summary(view: dict[str, Any]) -> model.SessionsSummary:
+    """A `manifest.sessions_view` as the pages use it."""
+    return model.SessionsSummary(
+        view["total"], view["by_status"], view["stats"], parse_ts(view["newest_time"]), view["records"]
+    )
 
 
 def _digest(line: str) -> str:

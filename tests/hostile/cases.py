@@ -301,6 +301,20 @@ def _hostile_run_problems(manifest: dict) -> None:
     manifest["run_problems"].update({"../x": [PAYLOAD], "": [PAYLOAD], "none": 5})
 
 
+def _hostile_sessions_view(manifest: dict) -> None:
+    """A kept view of all sessions (`manifest.sessions_view`) of the wrong shape, with markup and escapes in its
+    records and counts: never used (its key is no registry's, and its shape is checked)."""
+    record = {"session_id": PAYLOAD, "started_at": PAYLOAD, "status": "completed", "env_name": PAYLOAD}
+    manifest["sessions_view"] = {
+        "key": PAYLOAD,
+        "total": float("nan"),
+        "by_status": {PAYLOAD: -1},
+        "stats": {"by_mode": PAYLOAD},
+        "newest_time": PAYLOAD,
+        "records": [record, PAYLOAD, None],
+    }
+
+
 def _run_problems_wrong_shapes(manifest: dict) -> None:
     junk = ([1, None], "x", [], [PAYLOAD, {"a": 1}], [["nested"]], None)
     manifest["run_problems"] = {name: junk[i % len(junk)] for i, name in enumerate(sorted(manifest["runs"]))}
@@ -728,6 +742,7 @@ CASES: list[Case] = [
     Case("manifest_run_problems_hostile", _built_then(_hostile_run_problems), None),
     Case("manifest_run_problems_wrong_shapes", _built_then(_run_problems_wrong_shapes), None),
     Case("manifest_run_problems_not_a_map", _built_then(lambda m: m.update(run_problems=[PAYLOAD])), None),
+    Case("manifest_sessions_view_hostile", _built_then(_hostile_sessions_view), None),
     Case(
         "summary_cache_garbage", lambda r: _write(r, "state/run-summaries.json", b"\xff{"), "state/run-summaries.json"
     ),
