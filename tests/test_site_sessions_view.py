@@ -144,3 +144,38 @@ def test_the_manifest_reads_a_view_only_for_its_key() -> None:
     assert manifest.sessions_view({"sessions_view": view}, "other") is None
     for bad in (None, [], "k", {"key": "k"}, {**view, "stats": {**view["stats"], "avg_drawdown": float("nan")}}):
         assert manifest.sessions_view({"sessions_view": bad}, "k") is None
+
+
+def test_a_record_that_is_not_final_itself_keeps_no_view_even_when_its_run_is(workspace: Path, tmp_path: Path) -> None:
+    # A record still `started` (its process died) shows its run's final status. The run may change while the
+    # registry does not (a writer live again): nothing of the sessions may be kept then (found by an attack).
+    finished_workspace(workspace)
+    record = next((workspace / REGISTRY).glob("*bbbb02.json"))
+    data = json.loads(record.read_text())
+    data.update(status="started", finished_at=None, heartbeat_at=None)
+    record.write_text(json.dumps(data))
+    settle()
+    build(workspace, int(FIXED_EPOCH), "--full")
+    assert kept_view(workspace) is None
+    meta = workspace / "live_runs/20250101_120000_shadow_breakout_ETH-EUR_1m_bbbb0002/meta.json"
+    run = json.loads(meta.read_text())
+    run.update(status="running", ended_at=None, heartbeat_at="2025-01-01T13:59:00+00:00", host="elsewhere")
+    meta.write_text(json.dumps(run))
+    assert reads(workspace) == ["registry"]
+    fresh = tmp_path / "fresh"
+    shutil.copytree(workspace, fresh)
+    for name in ("site", "state"):
+        shutil.rmtree(fresh / name)
+    build(fresh)
+    built, expected = pages(workspace), pages(fresh)
+    # what shows the sessions' states (unchanged pages keep their "data as of" line: not compared here)
+    for name in (
+        "api/live/status/snapshot.json",
+        "api/live_sessions.json",
+        "api/live_sessions/stats.json",
+        "sessions/session_20250101_120000_shadow_bbbb02.html",
+        "sessions/index.html",
+    ):
+        assert built[name] == expected[name], name
+    snapshot = json.loads((workspace / "site/api/live/status/snapshot.json").read_text())
+    assert snapshot["panels"][0]["details"].get("started") == 1

@@ -85,7 +85,7 @@ class Build:
         self.run_problems: dict[str, list[str]] = {}  # run id -> those its page met (kept in the manifest)
         self._unread: list[str] = []  # records of the newest sessions that could not be read (`_write_summaries`)
         self.sessions_key: str | None = None  # what a kept summary of the sessions holds for (`_sessions_key`)
-        self._registry_clean = False  # read without a problem this build (`_read_registry`)
+        self._registry_clean = False  # read this build without a problem, every record final (`_read_registry`)
         self.early_problems = list(problems or [])  # met before this build started (site.job)
         self.stamps = stamps  # stats of each run's files, taken by site.quiet before this build read any
         self.records = records  # and of the registry's record files
@@ -458,8 +458,11 @@ class Build:
             if not ID_PATTERN.match(e.get("session_id") or "")
         ]
         problems += reg.problems + unsafe
-        self._registry_clean = not (reg.problems or unsafe)
-        return [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
+        entries = [e for e in reg.entries if ID_PATTERN.match(e.get("session_id") or "")]
+        # Only records that say themselves they are final may be kept taken together: the status shown of one
+        # that does not comes from its run (`session_truth`), which may change while the registry does not.
+        self._registry_clean = not (reg.problems or unsafe) and all(e.get("status") in _FINAL for e in entries)
+        return entries
 
     def _sessions(
         self, entries: list[dict[str, Any]], runs: list[model.RunInfo]
@@ -484,7 +487,8 @@ class Build:
 
     def _view_to_keep(self, inp: model.SiteInput, newest: _Newest) -> dict[str, Any] | None:
         """What the next build may keep of all sessions (`manifest.sessions_view`), if it may: the registry read
-        without a problem, every session final, every one of the newest records read."""
+        without a problem, every record final as its file says, every one of the newest records read. A view kept
+        from the last build is kept again: it was kept for these very record files."""
         if self.sessions_key is None:
             return None
         if inp.summary is not None:
@@ -493,7 +497,6 @@ class Build:
         elif (
             self._registry_clean
             and not self._unread
-            and all(e["status"] in _FINAL for e in inp.sessions)
             and len(newest.records) == min(len(inp.sessions), API_SESSIONS)
         ):
             total, by_status = len(inp.sessions), model.sessions_by_status(inp.sessions)
