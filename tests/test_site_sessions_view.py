@@ -146,7 +146,7 @@ def test_the_manifest_reads_a_view_only_for_its_key() -> None:
         assert manifest.sessions_view({"sessions_view": bad}, "k") is None
 
 
-def test_a_record_that_is_not_final_itself_keeps_no_view_even_when_its_run_is(workspace: Path, tmp_path: Path) -> None:
+def test_a_record_that_is_not_final_itself_keeps_no_view(workspace: Path, tmp_path: Path) -> None:
     # A record still `started` (its process died) shows its run's final status. The run may change while the
     # registry does not (a writer live again): nothing of the sessions may be kept then (found by an attack).
     finished_workspace(workspace)

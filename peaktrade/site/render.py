@@ -495,9 +495,7 @@ class Build:
             s = inp.summary
             total, by_status, stats, newest_time, records = s.total, s.by_status, s.stats, s.newest_time, s.records
         elif (
-            self._registry_clean
-            and not self._unread
-            and len(newest.records) == min(len(inp.sessions), API_SESSIONS)
+            self._registry_clean and not self._unread and len(newest.records) == min(len(inp.sessions), API_SESSIONS)
         ):
             total, by_status = len(inp.sessions), model.sessions_by_status(inp.sessions)
             stats, newest_time, records = newest.stats, model.newest_session_time(inp.sessions), newest.records
