@@ -17,6 +17,7 @@ from peaktrade.cli import main
 from peaktrade.errors import PeaktradeError
 from tests.conftest import run_cli
 from tests.hostile.cases import BAD_SID, CASES, REG, RUN_A, RUN_B, SESSIONS, Case
+from tests.test_links import dangling
 
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
 LIVE_MARKUP = ("<script>alert", "<img src=x")
@@ -69,6 +70,7 @@ def test_every_reader_survives_every_hostile_input(
         assert _named(case.bad, err), f"{case.name}: site build did not name {case.bad}:\n{err}"
         health = _strict((workspace / "site/api/health.json").read_text())
         assert any(_named(case.bad, p) for p in health["problems"]), health["problems"]
+    assert dangling(workspace / "site") == [], f"{case.name}: links to pages that were not written"
     for path in (workspace / "site").rglob("*"):
         if path.suffix == ".html":
             text = path.read_text()

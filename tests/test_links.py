@@ -90,3 +90,17 @@ def test_dotdot_is_not_a_valid_id(workspace: Path, capsys: pytest.CaptureFixture
     make_workspace(workspace)
     assert main(list(argv)) == 2
     assert "no '..'" in capsys.readouterr().err
+
+
+def test_a_run_whose_events_cannot_be_read_still_has_its_page(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The runs list and the run's session page link to it: its page says what could not be read (found by an
+    # attack: the page was left out, and both links dangled).
+    make_workspace(workspace)
+    (workspace / "live_runs" / RUN_A / "events.parquet").write_bytes(b"PAR1 not parquet at all")
+    build(capsys)
+    site = workspace / "site"
+    page = (site / "runs" / f"{RUN_A}.html").read_text()
+    assert "Not shown:" in page and "events.parquet" in page
+    assert dangling(site) == []

@@ -14,6 +14,7 @@ import pyarrow as pa
 from peaktrade import views
 from peaktrade.artifacts import legacy
 from peaktrade.artifacts.reader import RunReader
+from peaktrade.artifacts.schema import EVENT_SCHEMA
 from peaktrade.charts import line_chart
 from peaktrade.errors import ArtifactError
 from peaktrade.site import chartdata, model
@@ -43,17 +44,24 @@ def write_run(b: Build, info: model.RunInfo, links: _Links) -> list[str]:
     """Render one run's page and files through the build `b` (its writes and alerts); returns the problems met."""
     run_dir = Path(b.cfg.paths.runs_dir) / info.run_id
     s = info.snapshot
+    columns = list(dict.fromkeys(CHART_COLUMNS + TAIL_COLUMNS))
+    unread: list[str] = []  # the page is written all the same (the runs list and its session link to it)
+    reader = RunReader(run_dir, info.meta, summary_cache=b.summaries)
     try:
         # the meta.json gathered for the snapshot: charts and tail stop at its commit point, like the tile
-        reader = RunReader(run_dir, info.meta, summary_cache=b.summaries)
         # one read for the charts and the tail (reading the file twice was a sixth of a cold build)
-        events = reader.events(list(dict.fromkeys(CHART_COLUMNS + TAIL_COLUMNS)))
-        series = events.select(CHART_COLUMNS)
-        # to_rows, not to_pylist: pyarrow imports pandas (0.3 s per process) for zone-aware timestamps
-        tail = legacy.to_rows(events.select(TAIL_COLUMNS).slice(max(0, events.num_rows - TAIL_ROWS)))
+        events = reader.events(columns)
+    except (ArtifactError, OSError) as exc:
+        unread.append(f"{run_dir}: {exc}")
+        events = pa.table({name: pa.array([], EVENT_SCHEMA.field(name).type) for name in columns})
+    try:
         orders = reader.orders()
     except (ArtifactError, OSError) as exc:
-        return [f"{run_dir}: {exc}"]
+        unread.append(f"{run_dir}: {exc}")
+        orders = []
+    series = events.select(CHART_COLUMNS)
+    # to_rows, not to_pylist: pyarrow imports pandas (0.3 s per process) for zone-aware timestamps
+    tail = legacy.to_rows(events.select(TAIL_COLUMNS).slice(max(0, events.num_rows - TAIL_ROWS)))
     times = _numbers(series.column("ts_bar").cast(pa.int64()))
     col = {name: _numbers(series.column(name)) for name in series.column_names if name != "ts_bar"}
     charts = "".join(
@@ -94,8 +102,9 @@ def write_run(b: Build, info: model.RunInfo, links: _Links) -> list[str]:
         data_source=info.meta.get("data_source") or "-",
         session_id=session_id if session_id in links.session_ids else None,
         alerts=run_alerts,
+        unread=unread,
     )
-    return list(dict.fromkeys(reader.problems))
+    return list(dict.fromkeys(unread + reader.problems))
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
