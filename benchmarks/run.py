@@ -467,7 +467,7 @@ def bench_replay(args, work: Path) -> None:
 def _site_workspace(root: Path, fmt: str, n_runs: int, n_events: int, n_sessions: int) -> Path:
     """`n_runs` copies of one run (ours, or Peak_Trade's parquet/csv) + `n_sessions` registry records.
     Returns the run whose files the "one run changed" build rewrites."""
-    from peaktrade import registry
+    from peaktrade import registry, registry_index
 
     runs, reg = root / "live_runs", root / "reports/experiments/live_sessions"
     orders = "".join(
@@ -526,6 +526,10 @@ def _site_workspace(root: Path, fmt: str, n_runs: int, n_events: int, n_sessions
     # The inputs were written long before cron builds from them: do not charge the build with writing them back
     # (on this VM a build that starts while ~1 GB is still being flushed pays several times its own I/O).
     os.sync()
+    # And their records settled: a build trusts what it read of a record only once it has not changed for
+    # `registry_index.RACY_NS` (a record changed within the same clock tick keeps its stats); one written just
+    # before a build is read again by the next one, which a cron build of sessions that ended minutes ago is not.
+    time.sleep(registry_index.RACY_NS / 1e9)
     return runs / "20250101_000000_shadow_ma_crossover_BTC-EUR_1m_00000007"
 
 
