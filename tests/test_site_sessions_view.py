@@ -99,10 +99,15 @@ def test_no_view_is_kept_while_a_session_runs_or_a_record_is_racy(workspace: Pat
 def test_a_run_that_can_no_longer_be_read_unlinks_its_session_page(workspace: Path) -> None:
     view_kept(workspace)
     assert f"../runs/{RUN}.html" in (workspace / f"site/sessions/{SESSION}.html").read_text()
-    (workspace / "live_runs" / RUN / "meta.json").write_text("{not json")
+    meta = workspace / "live_runs" / RUN / "meta.json"
+    good = meta.read_text()
+    meta.write_text("{not json")
     assert reads(workspace) == ["registry"]
     assert not (workspace / f"site/runs/{RUN}.html").exists()
     assert f"../runs/{RUN}.html" not in (workspace / f"site/sessions/{SESSION}.html").read_text()
+    meta.write_text(good)  # the run is back: a view kept without it holds no more, its session links to it again
+    assert reads(workspace) == ["registry"]
+    assert f"../runs/{RUN}.html" in (workspace / f"site/sessions/{SESSION}.html").read_text()
 
 
 def test_a_tampered_view_is_checked_and_its_text_shown_escaped(workspace: Path) -> None:
@@ -179,3 +184,22 @@ def test_a_record_that_is_not_final_itself_keeps_no_view(workspace: Path, tmp_pa
         assert built[name] == expected[name], name
     snapshot = json.loads((workspace / "site/api/live/status/snapshot.json").read_text())
     assert snapshot["panels"][0]["details"].get("started") == 1
+
+
+def test_no_view_is_kept_while_a_run_cannot_be_read(workspace: Path) -> None:
+    # A run the scan found but whose events cannot be summarized is left out of the build: the sessions linked
+    # to it show no link. Nothing is kept then, or the link would not come back once the run is fixed.
+    from tests.hostile.cases import LEGACY, _legacy_run
+
+    finished_workspace(workspace)
+    _legacy_run(workspace)
+    events = workspace / "live_runs" / LEGACY / "events.csv"
+    good = events.read_bytes()
+    events.write_bytes(b"\xff\xfe not a csv \x00")
+    settle()
+    out = build(workspace, int(FIXED_EPOCH), "--full")
+    assert LEGACY in out.stderr  # named: it could not be read
+    assert kept_view(workspace) is None
+    events.write_bytes(good)
+    build(workspace)
+    assert kept_view(workspace) is not None

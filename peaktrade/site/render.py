@@ -487,15 +487,18 @@ class Build:
 
     def _view_to_keep(self, inp: model.SiteInput, newest: _Newest) -> dict[str, Any] | None:
         """What the next build may keep of all sessions (`manifest.sessions_view`), if it may: the registry read
-        without a problem, every record final as its file says, every one of the newest records read. A view kept
-        from the last build is kept again: it was kept for these very record files."""
+        without a problem, every record final as its file says, every one of the newest records and every run read.
+        A view kept from the last build is kept again: it was kept for these very record files and runs."""
         if self.sessions_key is None:
             return None
         if inp.summary is not None:
             s = inp.summary
             total, by_status, stats, newest_time, records = s.total, s.by_status, s.stats, s.newest_time, s.records
         elif (
-            self._registry_clean and not self._unread and len(newest.records) == min(len(inp.sessions), API_SESSIONS)
+            self._registry_clean
+            and not self._unread
+            and len(newest.records) == min(len(inp.sessions), API_SESSIONS)
+            and len(inp.runs) == len(self._scanned)  # a run that could not be read links no session page
         ):
             total, by_status = len(inp.sessions), model.sessions_by_status(inp.sessions)
             stats, newest_time, records = newest.stats, model.newest_session_time(inp.sessions), newest.records
