@@ -109,6 +109,8 @@ def sessions_view(old: dict[str, Any] | None, key: str) -> dict[str, Any] | None
     view = old.get("sessions_view") if old is not None else None
     if not isinstance(view, dict) or view.get("key") != key:
         return None
+    from peaktrade.status import FINAL  # here: the quiet build, which reads no view, does not import it
+
     total, by_status, stats, newest, records = (
         view.get(k) for k in ("total", "by_status", "stats", "newest_time", "records")
     )
@@ -120,7 +122,7 @@ def sessions_view(old: dict[str, Any] | None, key: str) -> dict[str, Any] | None
         and (newest is None or (isinstance(newest, str) and parse_ts(newest) is not None))
         and isinstance(records, list)
         and len(records) <= total
-        and all(_final_record(r) for r in records)
+        and all(_final_record(r, FINAL) for r in records)
     ):
         return None
     return view
@@ -156,14 +158,12 @@ def _stats(value: Any) -> bool:
     )  # fmt: skip
 
 
-def _final_record(value: Any) -> bool:
-    from peaktrade.status import FINAL  # here: the quiet build, which reads no view, does not import it
-
+def _final_record(value: Any, final: tuple[str, ...]) -> bool:
     try:
         record, problems = coerce.record(value, "session record kept in the site manifest")
     except ArtifactError:
         return False
-    return not problems and record == value and record.get("status") in FINAL
+    return not problems and record == value and record.get("status") in final
 
 
 def runs_changed(old: dict[str, Any], stamps: dict[str, str | None]) -> bool:

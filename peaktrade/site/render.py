@@ -390,8 +390,7 @@ class Build:
                 self._early.submit(warm, *LEAF_MODULES)
             except BrokenExecutor:  # it died: the run pages are rendered here (`_write_leaves`)
                 pass
-        self.sessions_key = self._sessions_key(scan.runs)
-        key = self.sessions_key
+        self.sessions_key = key = self._sessions_key(scan.runs)
         kept = None if self.full or old is None or key is None else manifest.sessions_view(old, key)
         # The registry as the last build read it, every session final and the same runs there: what the pages show
         # of all sessions is kept (`model.SessionsSummary`), no entry is read, and no session page changes.
