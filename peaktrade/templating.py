@@ -60,9 +60,16 @@ def environment(kind: str):
         short=views.short_id,
     )
     if kind == "site":
-        from peaktrade.site import badges, fmt, healthview
+        from peaktrade.site import badges, fmt, healthview, rows
 
-        env.globals.update(mode=badges.mode, status=badges.status, pnl=badges.pnl, health_badge=healthview.badge)
+        env.globals.update(
+            mode=badges.mode,
+            status=badges.status,
+            pnl=badges.pnl,
+            ended=badges.ended,
+            health_badge=healthview.badge,
+            session_row=rows.session_row,
+        )
 
         env.filters.update(
             money_ccy=fmt.money_ccy,

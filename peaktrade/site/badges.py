@@ -1,4 +1,4 @@
-"""The badges every list shows per row (mode, status, PnL), as HTML: template globals of the site
+"""The badges every list shows per row (mode, status, PnL) and a session's end, as HTML: template globals of the site
 (`peaktrade.templating`). Python, not Jinja macros: a macro call costs ~15 microseconds, and the runs list
 alone makes 3,000 of them on every build. Text from artifacts is escaped here, as autoescaping would.
 """
@@ -36,3 +36,14 @@ def pnl(v: Any, ccy: Any = "") -> Markup:
         return Markup('<span class="muted">-</span>')
     unit = f" {escape(ccy)}" if ccy else ""
     return Markup(f'<span class="{"pos" if v >= 0 else "neg"}">{escape(views.money(v))}{unit}</span>')
+
+
+def ended(at: Any, s: Any, state: Any = "") -> Markup:
+    """When a session or run ended; else why it has no end (its writer is stale or dead, or it runs)."""
+    if at:
+        return Markup(escape(views.fmt_time(at)))
+    if state in ("stale", "dead"):
+        return Markup(f"{escape(state)} (no end recorded)")
+    if s == "started" or s == "running":
+        return Markup("running")
+    return escape(s)

@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from peaktrade import healthlog, liveness, registry, views
 from peaktrade.artifacts import runmeta, scan_runs, summarycache
 from peaktrade.artifacts import schema as S
@@ -36,10 +38,10 @@ from peaktrade.clock import iso, parse_ts
 from peaktrade.config import Settings
 from peaktrade.errors import ArtifactError
 from peaktrade.ids import ID_PATTERN, slug
-from peaktrade.site import healthview, live, manifest, model
+from peaktrade.site import healthview, live, manifest, model, sessionpage
 from peaktrade.site.job import BuildResult
 from peaktrade.site.quiet import build_stamp, freshness_limit, json_file
-from peaktrade.site.rows import run_list_rows
+from peaktrade.site.rows import page_navs, run_list_rows, session_row
 from peaktrade.site.workers import EARLY_MODULES, LEAF_MODULES, start, warm
 from peaktrade.templating import environment, template_dir
 
@@ -103,6 +105,7 @@ class Build:
         self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
         self._registry_base: Path | None = None  # the registry directory resolved, once (`_record`)
         self._pool_size = 0
+        self._shells: tuple[dict[str, Any], sessionpage.Shell] | None = None  # see _shell
 
     def _write_leaves(
         self, runs: list[model.RunInfo], sessions: list[dict], links: _Links, meanwhile: Callable[[], None]
@@ -581,17 +584,24 @@ class Build:
         self._json(f"api/live_sessions/{sid}.json", detail)
         run_live = links.live.get(str(detail.get("run_id")))
         state = live.session_state(record, run_live, self.now, self.cfg.live_monitoring.stale_min_seconds)
-        self._page(
-            f"sessions/{sid}.html",
-            "session.html.j2",
-            detail["status"] == "started",
-            active="sessions",
-            s=live.with_live(detail, run_live, state),
+        s = live.with_live(detail, run_live, state)
+        body = sessionpage.body(
+            s,
             error=record.get("error") if isinstance(record.get("error"), str) else None,
             notes=record.get("notes") if isinstance(record.get("notes"), str) else None,
             run_link=detail.get("run_id") in links.run_ids,
             config_json=json.dumps(detail["config"], indent=2, sort_keys=True, default=str),
+            currency=self.base["currency"],
         )
+        refresh = self.cfg.site.refresh_seconds if detail["status"] == "started" else None
+        html_text = self._shell().page("../", refresh, "sessions", sessionpage.title(s), body)
+        self._write(f"sessions/{sid}.html", html_text.encode(errors="backslashreplace"))
+
+    def _shell(self) -> sessionpage.Shell:
+        """The header and footer of pages with this build's header (`self.base`), each rendered once."""
+        if self._shells is None or self._shells[0] is not self.base:
+            self._shells = (self.base, sessionpage.Shell(self.env, self.base))
+        return self._shells[1]
 
     @contextlib.contextmanager
     def _header(self, health: dict[str, Any]) -> Iterator[None]:
@@ -619,8 +629,7 @@ class Build:
         size = inp.page_size
         written = {f"{e['session_id']}.html" for e in inp.sessions}
         # Each session appears on five list pages (all, its mode, status, strategy, symbol): render its row once.
-        macros = self.env.get_template("macros.html.j2").make_module(self.base)
-        row_html = {id(s): macros.session_row(s, "../") for s in summaries}
+        row_html = {id(s): session_row(s, "../") for s in summaries}
         for key, label, rows in groups:
             pages = max(1, -(-len(rows) // size))
             names = [
@@ -628,17 +637,18 @@ class Build:
                 for n in range(1, pages + 1)
             ]
             written.update(names)
+            navs = page_navs(names)
             for n in range(1, pages + 1):
                 self._page(
                     f"sessions/{names[n - 1]}",
                     "sessions.html.j2",
                     False,
                     active="sessions",
-                    rows=[row_html[id(s)] for s in rows[(n - 1) * size : n * size]],
+                    rows=[Markup("".join(row_html[id(s)] for s in rows[(n - 1) * size : n * size]))],
                     page=n,
                     pages=pages,
                     count=len(rows),
-                    page_links=list(zip(range(1, pages + 1), names)),
+                    page_nav=navs[n - 1],
                     filters=filters,
                     filter_label=label,
                     stats=stats,

@@ -16,8 +16,8 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from peaktrade.site.badges import mode, pnl, status
-from peaktrade.site.fmt import short_time
-from peaktrade.views import amount, fmt_time, money, short_id
+from peaktrade.site.fmt import short_time, sparkline_svg
+from peaktrade.views import amount, fmt_time, money, percent, short_id
 
 _MUTED = '<span class="muted">-</span>'
 _BLOCK = '<span class="badge st-failed">BLOCK</span>'
@@ -89,3 +89,47 @@ def run_list_rows(runs: Iterable[Any], live: Mapping[str, Mapping[str, Any]]) ->
             f'<td class="num">{pnl(r.realized_pnl)}</td><td class="num">{escape(r.total_blocked_orders)}</td></tr>\n'
         )
     return Markup("".join(out))
+
+
+def session_row(s: Mapping[str, Any], root: str, spark: bool = False) -> Markup:
+    """One session's `<tr>` in the session lists and on Live-Track (`spark`: with its equity sparkline). The lists
+    render it once per session and put it on each of the five list pages the session appears on."""
+    lv = s.get("live")
+    active = bool(lv and lv["active"])
+    sid = escape(s["session_id"])
+    if s["ended_at"]:
+        end = escape(short_time(s["ended_at"]))
+    elif active:
+        css = "neg" if lv["state"] != "running" else ""
+        end = f'<span class="{css}">heartbeat {escape(lv["heartbeat_age"])} ago</span>'
+    else:
+        end = "running"
+    orders = "-" if s["num_orders"] is None else escape(s["num_orders"])
+    if active:
+        unrealized = f'<span class="sub">unrealized {escape(money(lv["unrealized_pnl"]))}</span>'
+        drawdown = f'<span class="sub">now {escape(percent(lv["drawdown"]))}</span>'
+        bars = f'<span class="sub">{escape(format(lv["steps"], ","))} bars</span>'
+    else:
+        unrealized = drawdown = bars = ""
+    cells = [
+        f'<tr><td class="id"><a href="{escape(root)}sessions/{sid}.html" title="{sid}">'
+        f"{escape(short_id(s['session_id']))}</a></td><td>{mode(s['mode'])}</td>"
+        f"<td>{status(s['status'], s.get('state', ''))}</td>"
+        f'<td class="wrap2">{escape(s["strategy"] or "-")}<span class="sub">{escape(s["symbol"] or "-")}</span></td>'
+        f"<td>{escape(short_time(s['started_at']))}</td>\n<td>{end}</td>\n"
+        f'<td class="num">{pnl(s["realized_pnl"])}{unrealized}</td>'
+        f'<td class="num">{escape(percent(s["max_drawdown"]))}{drawdown}</td><td class="num">{orders}{bars}</td>\n'
+    ]
+    if spark:
+        equity = f'<span class="sub">{escape(amount(lv["equity"]))}</span>' if lv and lv["equity"] is not None else ""
+        cells.append(f"<td>{sparkline_svg(s.get('spark', []))}{equity}</td>")
+    cells.append("</tr>\n")
+    return Markup("".join(cells))
+
+
+def page_navs(names: list[str]) -> list[Markup]:
+    """The page-number nav of each page of a paged list (`names`: its pages' file names, first page first), the
+    page's own number in bold."""
+    links = [f'<a href="{escape(href)}">{n}</a> ' for n, href in enumerate(names, 1)]
+    pages = range(1, len(names) + 1)
+    return [Markup(f"{''.join(links[: n - 1])}<strong>{n}</strong> {''.join(links[n:])}") for n in pages]
