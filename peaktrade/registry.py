@@ -106,12 +106,13 @@ def read_record(path: Path, *, within: Path | None = None) -> tuple[dict[str, An
     opened it is not inside `within` (a resolved directory; default: the one the path names), so a record swapped
     for a symlink leading out after a scan looked is still not followed.
     """
-    within = within if within is not None else Path(path).parent.resolve()
+    path = path if isinstance(path, Path) else Path(path)
+    within = within if within is not None else path.parent.resolve()
     try:
-        data = safeio.load_json(Path(path), fix="skipped; fix or remove it", within=within)
+        data = safeio.load_json(path, fix="skipped; fix or remove it", within=within)
     except FileNotFoundError:
         raise ArtifactError(f"{path}: vanished while reading; skipped") from None
-    return coerce.record(data, Path(path))
+    return coerce.record(data, path)
 
 
 @dataclass(frozen=True)
@@ -305,11 +306,12 @@ def _view(
     if cache is not None and cache.matches(stats, odd):
         index = cache
     else:
+        within = Path(base)
 
         def parse(name: str, size: int, mtime: int, ctime: int) -> tuple[dict[str, Any] | None, str | None]:
             try:
                 # checked as opened: the stats may be older than this read (see `Listing`)
-                record, problems = read_record(registry_dir / name, within=Path(base))
+                record, problems = read_record(registry_dir / name, within=within)
             except ArtifactError as exc:
                 return None, str(exc)
             if len(parsed) < _KEEP_PARSED:

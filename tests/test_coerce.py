@@ -185,3 +185,40 @@ def test_the_fast_path_for_a_plain_meta_keeps_what_the_field_by_field_path_keeps
     fast["summary"]["kept"] = 2
     fast["notes"] = "changed"
     assert source == _good_meta()  # copies: the caller's changes leave the input (a cached meta) alone
+
+
+def _good_record() -> dict:
+    return {
+        "schema_version": 1, "session_id": "session_1", "run_id": "20250101_000000_paper_x_BTC-EUR_1m_aaaa0001",
+        "run_type": "live_session_paper", "mode": "paper", "env_name": "env", "symbol": "BTC/EUR",
+        "strategy": "ma_crossover", "status": "completed", "error": None, "notes": "", "host": "h", "pid": 12,
+        "pid_start_ticks": 34, "started_at": "2025-01-01T00:00:00+00:00", "finished_at": "2025-01-01T01:00:00Z",
+        "heartbeat_at": "", "created_at": None, "config": {"live_risk": {"max_order_notional": 500.0}},
+        "metrics": {"realized_pnl": 1.5, "num_orders": 3, "label": "x", "none": None},
+        "cli_args": ["peaktrade", "session", "run"], "tags": [], "extra": 5,
+    }  # fmt: skip
+
+
+def test_the_fast_path_for_a_plain_record_keeps_what_the_field_by_field_path_keeps() -> None:
+    variants = [_good_record()]
+    for value in (*_VALUES, 2**63, -(2**63), 2**63 - 1):
+        for key in (*_good_record(), "new_field"):
+            if key not in ("session_id", "started_at"):  # checked before either path (a record without is none)
+                variants.append({**_good_record(), key: value})
+        for key in (*_good_record()["metrics"], "other"):
+            record = _good_record()
+            record["metrics"][key] = value
+            variants.append(record)
+        variants.append({**_good_record(), "config": {"live_risk": value}})
+    plain = 0
+    for record in variants:
+        started = coerce.parse_ts(record["started_at"])
+        fast, checked = coerce.record(record, Path("r.json")), coerce._record_checked(record, Path("r.json"), started)
+        assert repr(fast) == repr(checked), record  # repr: a NaN equals itself there
+        plain += coerce._plain_record(record)
+    assert plain > 100  # the fast path was taken, not only the slow one
+    source = _good_record()
+    fast, _ = coerce.record(source, Path("r.json"))
+    fast["metrics"]["realized_pnl"] = 2.0
+    fast["notes"] = "changed"
+    assert source == _good_record()  # copies, as the field-by-field path makes
