@@ -176,4 +176,8 @@ def age_text(seconds: float | None) -> str:
 
 def fmt_time(value: datetime | str | None) -> str:
     ts = parse_ts(value) if not isinstance(value, datetime) else value
-    return ts.strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
+    if not ts:
+        return "-"
+    if ts.year >= 1000:  # isoformat is C and a quarter of strftime's cost (~300 per run page); same text
+        return ts.isoformat(" ", "seconds")[:19] + " UTC"
+    return ts.strftime("%Y-%m-%d %H:%M:%S UTC")  # strftime does not pad a year below 1000

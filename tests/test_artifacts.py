@@ -262,3 +262,30 @@ def test_recover_compacts_and_marks_aborted(tmp_path: Path) -> None:
     assert (w.run_dir / S.ORDERS).read_text().count("\n") == 1
     again = recover_run(w.run_dir, datetime.now(UTC))  # idempotent
     assert again.rows == 123
+
+
+_BAD_CELLS = [None, ("equity", float("nan")), ("drawdown", float("inf")), ("close", -float("inf"))]
+
+
+@pytest.mark.parametrize("bad", _BAD_CELLS)
+def test_a_projected_read_of_our_events_is_cleaned_as_a_whole_read_is(bad: tuple[str, float] | None) -> None:
+    """A run page reads its columns only (ours, of the right types: the cleaning check alone); the result must be
+    the whole read's, NaN and Infinity nulled and reported the same."""
+    from peaktrade.artifacts import legacy
+    from peaktrade.artifacts.schema import EVENT_SCHEMA
+
+    rows = [event(i) for i in range(20)]
+    if bad is not None:
+        rows[7][bad[0]] = bad[1]
+    table = pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+    columns = ["ts_bar", "close", "equity", "drawdown", "signal", "risk_reasons"]
+    whole_problems: list[str] = []
+    projected_problems: list[str] = []
+    whole = legacy.normalize(table, whole_problems, "e").select(columns)
+    for read in (table.select(columns), table.select(list(reversed(columns)))):  # any column order a file gives
+        projected_problems.clear()
+        projected = legacy.normalize(read, projected_problems, "e", columns=columns)
+        assert projected.column_names == [f.name for f in EVENT_SCHEMA if f.name in columns]
+        assert projected.to_pylist() == whole.to_pylist()
+        assert projected_problems == whole_problems
+    assert (bad is None) == (whole_problems == [])

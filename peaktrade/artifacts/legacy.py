@@ -53,6 +53,11 @@ def normalize(
     n = table.num_rows
     names = set(table.column_names)
     fields = [f for f in S.EVENT_SCHEMA if wanted is None or f.name in wanted]
+    if wanted is not None and all(f.name in names and table.schema.field(f.name).type == f.type for f in fields):
+        # ours read with a projection (a run page's columns), of the right types: only cleaning to check
+        projected = table.select([f.name for f in fields])
+        if _all_clean(projected):
+            return projected
     arrays = []
     for f in fields:
         source_name = f.name if f.name in names else ALIASES.get(f.name)
@@ -94,12 +99,14 @@ _FLOATS = [f.name for f in S.EVENT_SCHEMA if pa.types.is_floating(f.type)]
 
 
 def _all_clean(table: pa.Table) -> bool:
-    """No NaN/Infinity in any float column and every timestamp in range, checked in three compute calls."""
-    chunks = [chunk for name in _FLOATS for chunk in table.column(name).chunks]
+    """No NaN/Infinity in any float column and every timestamp in range (of those of `EVENT_SCHEMA`'s columns
+    the table has), checked in three compute calls."""
+    have = set(table.column_names)
+    chunks = [chunk for name in _FLOATS if name in have for chunk in table.column(name).chunks]
     total = pc.sum(pa.chunked_array(chunks, pa.float64())).as_py() if chunks else None
     if total is not None and not math.isfinite(total):
         return False
-    for name in S.TIME_COLUMNS:
+    for name in (t for t in S.TIME_COLUMNS if t in have):
         bounds = pc.min_max(pc.cast(table.column(name), pa.int64()))
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
         if low is not None and (low < _TS_MIN or high > _TS_MAX):
