@@ -289,3 +289,29 @@ def test_a_projected_read_of_our_events_is_cleaned_as_a_whole_read_is(bad: tuple
         assert projected.to_pylist() == whole.to_pylist()
         assert projected_problems == whole_problems
     assert (bad is None) == (whole_problems == [])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"step,ts_bar,close,pnl,orders_count,equity,risk_reasons",  # the original system's names
+        b'\xef\xbb\xbf"step",ts_bar,close,close,equity,extra',  # a BOM, a quoted name, a column twice
+        b"ts_bar,close",
+        b"foo,bar",  # no column a run page shows
+    ],
+)
+def test_a_projected_read_of_a_legacy_csv_is_the_whole_read(tmp_path: Path, header: bytes) -> None:
+    """A run page converts only the CSV columns it shows: what it gets must be what the whole read gives."""
+    from peaktrade.artifacts import legacy, reader
+
+    width = header.count(b",") + 1
+    rows = [",".join([f"2025-01-01T03:0{i}:00"] + [f"{i}.5"] * (width - 1)).encode() for i in range(4)]
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"\n".join([header, *rows]) + b"\n")
+    columns = ["step", "ts_bar", "close", "price", "equity", "realized_pnl", "orders_generated", "risk_reasons"]
+    whole_problems: list[str] = []
+    projected_problems: list[str] = []
+    whole = legacy.normalize(reader._read_csv(path), whole_problems, path, columns=columns)
+    projected = legacy.normalize(reader._read_csv(path, columns), projected_problems, path, columns=columns)
+    assert projected.to_pylist() == whole.to_pylist()
+    assert set(projected_problems) <= set(whole_problems)  # a column twice: the whole read names it

@@ -47,6 +47,8 @@ def normalize(
     expensive part, and charts or totals need only a few columns.
     """
     wanted = set(columns) if columns is not None else None
+    if len(set(table.column_names)) < table.num_columns:
+        table = _first_of_each_name(table, problems, source)
     if table.schema.equals(S.EVENT_SCHEMA, check_metadata=False) and _all_clean(table):
         # ours, and nothing to clean: the monitor's 10 ms refresh takes this path
         return table.select([f.name for f in S.EVENT_SCHEMA if f.name in wanted]) if wanted is not None else table
@@ -80,15 +82,34 @@ def normalize(
     return pa.Table.from_arrays(arrays, schema=S.EVENT_SCHEMA if wanted is None else pa.schema(fields))
 
 
+def _first_of_each_name(table: pa.Table, problems: list[str] | None, source: object) -> pa.Table:
+    """`table` with only the first column of each name (a column found twice is ambiguous: pyarrow refuses to
+    pick one by name); each name found more than once is reported."""
+    names = table.column_names
+    first = {name: names.index(name) for name in names}
+    if problems is not None:
+        for name in sorted(name for name in first if names.count(name) > 1):
+            problems.append(
+                f"{source}: column {name} appears {names.count(name)} times; the first is used (rename or remove "
+                "the others)"
+            )
+    return table.select(sorted(first.values()))
+
+
 def source_columns(columns: Iterable[str], available: Iterable[str]) -> list[str]:
     """The columns of a file that `normalize(table, columns=...)` reads (names, aliases, `close` for `price`)."""
-    have = set(available)
+    wanted = set(source_names(columns))
+    return [c for c in set(available) if c in wanted]
+
+
+def source_names(columns: Iterable[str]) -> list[str]:
+    """Every name a file's column that feeds `columns` may have (names, aliases, `close` for `price`), sorted."""
     wanted = set(columns)
     for name in list(wanted):
         wanted.add(ALIASES.get(name, name))
     if "price" in wanted:
         wanted.add("close")
-    return [c for c in have if c in wanted]
+    return sorted(wanted)
 
 
 _TS_MIN = -62_135_596_800_000  # 0001-01-01T00:00:00Z in ms

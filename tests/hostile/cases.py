@@ -649,6 +649,15 @@ CASES: list[Case] = [
         f"live_runs/{LEGACY}/events.csv",
     ),
     Case(
+        "legacy_csv_column_twice",  # KeyError in every reader once; a run page reads the first, as they all do now
+        lambda r: _legacy_csv(
+            r,
+            b"ts_bar,close,close,equity,equity\n2025-01-01T03:00:00,40000.0,1.0,10000.0,2.0\n"
+            b"2025-01-01T03:01:00,40001.0,1.0,10001.0,2.0\n",
+        ),
+        f"live_runs/{LEGACY}/events.csv",
+    ),
+    Case(
         "legacy_csv_is_fifo", lambda r: _fifo(r, f"live_runs/{LEGACY}/events.csv"), f"live_runs/{LEGACY}/events.csv"
     ),
     Case(
