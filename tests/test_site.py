@@ -238,6 +238,13 @@ def test_incremental_rebuilds_only_what_changed(workspace: Path) -> None:
     shutil.rmtree(workspace / "live_runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001")
     build(workspace)
     assert not run_page.exists()
+    assert not (workspace / "site/api/runs/20250101_000000_paper_ma_crossover_BTC-EUR_1m_aaaa0001").exists()
+    # its session, the only paper one, becomes a testnet session: the paper filter files and their directory go
+    record = next((workspace / "reports/experiments/live_sessions").glob("*paper_aaaa01.json"))
+    record.write_text(record.read_text().replace('"mode": "paper"', '"mode": "testnet"'))
+    build(workspace)
+    mode = workspace / "site/api/live_sessions/mode"
+    assert sorted(p.name for p in mode.iterdir()) == ["shadow", "shadow.json", "testnet", "testnet.json"]
 
 
 def test_second_build_while_one_runs_exits_75(workspace: Path) -> None:

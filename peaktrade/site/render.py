@@ -815,9 +815,22 @@ class Build:
                 f"api/runs/{run_id}/sparkline.json",
             ):
                 (self.out / rel).unlink(missing_ok=True)
+            _remove_if_empty(self.out / "api/runs" / run_id)
         for sid in set(old["sessions"]) - set(session_fps):
             for rel in (f"sessions/{sid}.html", f"api/live_sessions/{sid}.json"):
                 (self.out / rel).unlink(missing_ok=True)
+        # a mode no session has any more: its filter files went (`_write_filter_json`), their directories go too
+        modes = self.out / "api/live_sessions/mode"
+        for mode_dir in modes.iterdir() if modes.is_dir() else []:
+            if mode_dir.is_dir() and not mode_dir.is_symlink():
+                _remove_if_empty(mode_dir / "status")
+                _remove_if_empty(mode_dir)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """Remove `directory` if it is empty (a file someone put there keeps it)."""
+    with contextlib.suppress(OSError):  # not empty, gone, or not a directory
+        directory.rmdir()
 
 
 @dataclass(frozen=True)
