@@ -239,7 +239,7 @@ def _record_checked(data: dict[str, Any], path: Path, started: datetime) -> tupl
     if isinstance(metrics, dict):
         m = _Fields(path, metrics, "metrics.")
         for key, value in metrics.items():
-            if isinstance(value, int | float) and not is_number(value):  # bool is fine as a flag; inf is not
+            if isinstance(value, int | float) and not is_number(value):  # a bool or an infinity is no number
                 m.drop(key, value, "a finite number")
             elif type(value) is int and not -METRIC_INT_LIMIT < value < METRIC_INT_LIMIT:
                 m.drop(key, value, "an integer within +-2**63 (what every reader of metrics can hold)")

@@ -85,13 +85,16 @@ def normalize(
 def _first_of_each_name(table: pa.Table, problems: list[str] | None, source: object) -> pa.Table:
     """`table` with only the first column of each name (a column found twice is ambiguous: pyarrow refuses to
     pick one by name); each name found more than once is reported."""
-    names = table.column_names
-    first = {name: names.index(name) for name in names}
+    first: dict[str, int] = {}
+    times: dict[str, int] = {}
+    for i, name in enumerate(table.column_names):  # one pass: a hostile file may have 100,000 columns
+        first.setdefault(name, i)
+        times[name] = times.get(name, 0) + 1
     if problems is not None:
-        for name in sorted(name for name in first if names.count(name) > 1):
+        for name in sorted(name for name, n in times.items() if n > 1):
             problems.append(
-                f"{source}: column {name} appears {names.count(name)} times; the first is used (rename or remove "
-                "the others)"
+                f"{source}: column {name} appears {times[name]} times; the first is used (rename or remove the "
+                "others)"
             )
     return table.select(sorted(first.values()))
 

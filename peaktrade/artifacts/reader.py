@@ -321,13 +321,21 @@ def _parquet_tail(path: Path, n: int, problems: list[str], clip=lambda t: t) -> 
 
 
 def _csv_columns(fh: BinaryIO, columns: list[str]) -> list[str]:
-    """The names in a CSV file's header that can feed `columns`, in the file's order."""
-    import csv
-
-    line = fh.readline(1 << 16).decode("utf-8-sig", "replace")
-    header = next(csv.reader([line]), [])
+    """The names in a CSV file's header that can feed `columns`, in the file's order; [] (read every column) for
+    any header that is not plain: a quote, a CR inside, a name twice, longer than 64 KiB, not UTF-8. Only a plain
+    one is split here as Arrow splits it, so a projected read never loses a column the whole read has (and a name
+    found twice is reported by `legacy.normalize`, which only sees it in a whole read)."""
+    line = fh.readline(1 << 16)
+    if not line.endswith(b"\n") or b'"' in line or b"\r" in line[:-2]:
+        return []
+    try:
+        header = line.decode("utf-8-sig").rstrip("\r\n").split(",")
+    except UnicodeDecodeError:
+        return []
+    if len(set(header)) < len(header):
+        return []
     wanted = set(legacy.source_names(columns))
-    return list(dict.fromkeys(name for name in header if name in wanted))
+    return [name for name in header if name in wanted]
 
 
 def _read_csv(path: Path, columns: list[str] | None = None) -> pa.Table:
@@ -348,7 +356,7 @@ def _read_csv(path: Path, columns: list[str] | None = None) -> pa.Table:
                 fh.seek(0)
                 try:
                     return pcsv.read_csv(fh, convert_options=opts, read_options=no_pool)
-                except pa.ArrowKeyError:  # a header Python's csv module reads otherwise than Arrow: read it all
+                except pa.ArrowKeyError:  # a header Arrow reads otherwise after all: read it all
                     continue
             raise ArtifactError(f"{path}: unreadable CSV (its header); fix or remove it")
     except (pa.ArrowException, OSError) as exc:

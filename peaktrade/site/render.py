@@ -15,6 +15,7 @@ are removed by the next one (`site.job`, which also records each build in `state
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -105,7 +106,7 @@ class Build:
         self.parsed: dict[str, dict[str, Any]] = {}  # registry file name -> the record the scan parsed
         self._registry_base: Path | None = None  # the registry directory resolved, once (`_record`)
         self._pool_size = 0
-        self._shells: tuple[dict[str, Any], sessionpage.Shell] | None = None  # see _shell
+        self._shells: tuple[dict[str, Any], Any, sessionpage.Shell] | None = None  # see _shell
 
     def _write_leaves(
         self, runs: list[model.RunInfo], sessions: list[dict], links: _Links, meanwhile: Callable[[], None]
@@ -598,10 +599,12 @@ class Build:
         self._write(f"sessions/{sid}.html", html_text.encode(errors="backslashreplace"))
 
     def _shell(self) -> sessionpage.Shell:
-        """The header and footer of pages with this build's header (`self.base`), each rendered once."""
-        if self._shells is None or self._shells[0] is not self.base:
-            self._shells = (self.base, sessionpage.Shell(self.env, self.base))
-        return self._shells[1]
+        """The header and footer of pages with this build's header (`self.base`), each rendered once; again when
+        the header changes (`_header` swaps it, or its health is updated in place)."""
+        health = self.base.get("health")
+        if self._shells is None or self._shells[0] is not self.base or self._shells[1] != health:
+            self._shells = (self.base, copy.deepcopy(health), sessionpage.Shell(self.env, self.base))
+        return self._shells[2]
 
     @contextlib.contextmanager
     def _header(self, health: dict[str, Any]) -> Iterator[None]:

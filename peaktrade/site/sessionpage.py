@@ -40,9 +40,11 @@ class Shell:
         parts = self._parts.get(key)
         if parts is None:
             text = self._template.render(**self._base, root=root, refresh=refresh, active=active)
-            head, rest = text.split(_TITLE)
-            middle, tail = rest.split(_BODY)
-            parts = self._parts[key] = (head, middle, tail)
+            pieces = [piece for marked in text.split(_TITLE) for piece in marked.split(_BODY)]
+            if len(pieces) != 3 or text.find(_TITLE) > text.find(_BODY):
+                # each block must be rendered once, the title first; text from outside is escaped in the header
+                raise RuntimeError("base.html.j2 must render its title block once, then its body block once")
+            parts = self._parts[key] = (pieces[0], pieces[1], pieces[2])
         head, middle, tail = parts
         return f"{head}{title}{middle}{body}{tail}"
 
