@@ -341,28 +341,33 @@ def _csv_columns(fh: BinaryIO, columns: list[str]) -> list[str]:
 def _read_csv(path: Path, columns: list[str] | None = None) -> pa.Table:
     """With `columns` (names of `EVENT_SCHEMA`), only the file's columns that can feed them are converted (a
     third of the cost of reading the whole file)."""
-    import pyarrow.csv as pcsv
-
     try:
         with safeio.open_regular(path) as fh:
             if os.fstat(fh.fileno()).st_size == 0:
                 return S.EVENT_SCHEMA.empty_table()
             include = [] if columns is None else _csv_columns(fh, columns)  # [] reads them all
-            no_pool = pcsv.ReadOptions(use_threads=False)  # see _read_parquet
-            for names in (include, []) if include else ([],):
-                opts = pcsv.ConvertOptions(
-                    strings_can_be_null=False, column_types={"risk_reasons": pa.string()}, include_columns=names
-                )
-                fh.seek(0)
-                try:
-                    return pcsv.read_csv(fh, convert_options=opts, read_options=no_pool)
-                except pa.ArrowKeyError:  # a header Arrow reads otherwise after all: read it all
-                    continue
-            raise ArtifactError(f"{path}: unreadable CSV (its header); fix or remove it")
+            try:
+                return _parse_csv(fh, include)
+            except pa.ArrowKeyError:  # a header Arrow reads otherwise after all: read it all
+                if not include:
+                    raise
+                return _parse_csv(fh, [])
     except (pa.ArrowException, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ArtifactError(f"{path}: unreadable CSV ({exc}); fix or remove it") from None
+
+
+def _parse_csv(fh: BinaryIO, names: list[str]) -> pa.Table:
+    """The open CSV file from its start, only the columns `names` converted ([]: all of them)."""
+    import pyarrow.csv as pcsv
+
+    fh.seek(0)
+    opts = pcsv.ConvertOptions(
+        strings_can_be_null=False, column_types={"risk_reasons": pa.string()}, include_columns=names
+    )
+    no_pool = pcsv.ReadOptions(use_threads=False)  # see _read_parquet
+    return pcsv.read_csv(fh, convert_options=opts, read_options=no_pool)
 
 
 _MAX_LINE_PROBLEMS = 5
